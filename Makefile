@@ -1,0 +1,49 @@
+# pdedenoise: the two commands of the README are `make book` and `make test`.
+# Each one creates (or refreshes, when pyproject.toml or constraints.txt changed) the local
+# environment in .venv first, so nothing else must be typed on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SCALE  ?= ci
+DEVICE ?= cpu
+STAMP  := $(VENV)/.installed
+
+.PHONY: help env test test-fast notebooks book bench clean
+
+help:
+	@echo "make book    execute the notebooks (SCALE=ci|full, DEVICE=cpu|cuda) and build the HTML book"
+	@echo "make test    run the test suite (includes the notebooks at ci scale)"
+	@echo "make test-fast   the tests without the slow notebook executions"
+	@echo "make bench   speed benchmarks"
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -ra -m "not slow"
+
+notebooks: $(STAMP)
+	$(PY) -m pdedenoise.notebooks --scale $(SCALE) --device $(DEVICE)
+
+book/_widgetjs/.fetched: tools/fetch_book_js.sh
+	bash tools/fetch_book_js.sh book/_widgetjs
+	touch $@
+
+book: notebooks book/_widgetjs/.fetched
+	rm -rf book/_build
+	$(VENV)/bin/jupyter-book build book --warningiserror --keep-going
+	@echo "The book is at book/_build/html/index.html"
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf book/_build book/executed build results/ci

@@ -1,0 +1,119 @@
+"""Execute the book's notebooks with papermill at a chosen scale.
+
+``python -m pdedenoise.notebooks --scale ci`` runs every ``notebooks/*.ipynb`` (stored without
+outputs) with the parameters ``scale``, ``device``, ``seed`` and ``data_dir`` and writes the
+executed copies to ``book/executed/``, from which Jupyter Book renders the pages. Each notebook
+saves its numbers to ``results/<scale>/<name>.json`` itself; the runner adds
+``results/<scale>/_timings.json`` with every notebook's wall time.
+
+An executed copy appears only when its notebook ran to the end: papermill writes to a temporary
+file that is renamed on success; on failure the partial copy is moved to ``build/failed/`` for
+inspection and the runner exits non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .results import SCALES, load_results, results_dir, write_json_atomic, repo_root
+
+
+def notebook_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "notebooks"
+
+
+def executed_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "book" / "executed"
+
+
+def discover(root: Path | None = None) -> list[Path]:
+    """The source notebooks, in book order (file names start with their chapter number)."""
+    return sorted(p for p in notebook_dir(root).glob("*.ipynb") if not p.name.startswith("."))
+
+
+def execute(
+    notebook: Path,
+    scale: str = "ci",
+    out_dir: Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    data_dir: str | None = None,
+    log_output: bool = False,
+) -> Path:
+    """Run one notebook with papermill; return the path of its executed copy.
+
+    Raises:
+        RuntimeError: naming the failing notebook and where its partial output was kept.
+    """
+    import papermill as pm
+
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    notebook = Path(notebook).resolve()
+    out_dir = Path(out_dir or executed_dir())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / notebook.name
+    tmp = out_dir / f".{notebook.stem}.running.ipynb"
+    params = {"scale": scale, "device": device, "seed": seed, "data_dir": data_dir}
+    try:
+        pm.execute_notebook(
+            str(notebook), str(tmp), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
+            progress_bar=False, log_output=log_output, request_save_on_cell_execute=False,
+        )
+    except BaseException as exc:
+        failed = repo_root() / "build" / "failed" / notebook.name
+        if tmp.exists():
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(tmp), failed)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise RuntimeError(
+            f"notebook {notebook.name} failed at scale={scale}: {exc.__class__.__name__}: {exc}\n"
+            f"the partially executed copy is in {failed}"
+        ) from exc
+    os.replace(tmp, final)
+    return final
+
+
+def run_all(scale: str = "ci", only: list[str] | None = None, **kwargs) -> dict[str, float]:
+    """Execute the notebooks (all, or those whose name contains one of ``only``); return wall times."""
+    timings: dict[str, float] = {}
+    selected = [nb for nb in discover() if not only or any(key in nb.stem for key in only)]
+    if not selected:
+        raise SystemExit(f"no notebook matches {only!r} in {notebook_dir()}")
+    previous = load_results("_timings", scale) or {}
+    for nb in selected:
+        start = time.perf_counter()
+        print(f"[pdedenoise] executing {nb.name} at scale={scale} ...", flush=True)
+        execute(nb, scale, **kwargs)
+        timings[nb.stem] = round(time.perf_counter() - start, 1)
+        print(f"[pdedenoise] {nb.name}: {timings[nb.stem]:.1f} s", flush=True)
+    merged = {**previous.get("seconds", {}), **timings}
+    write_json_atomic(results_dir(scale) / "_timings.json", {"scale": scale, "seconds": merged})
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pdedenoise.notebooks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="ci", choices=SCALES)
+    parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    parser.add_argument("--device", default="cpu", help="torch device passed to the notebooks (cpu, cuda)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=None, help="data directory (default: PDEDENOISE_DATA, ../shared/data, cache)")
+    parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
+    args = parser.parse_args(argv)
+    try:
+        run_all(args.scale, args.only, device=args.device, seed=args.seed, data_dir=args.data_dir,
+                log_output=args.log_output)
+    except RuntimeError as exc:
+        print(f"[pdedenoise] {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

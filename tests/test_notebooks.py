@@ -1,0 +1,56 @@
+"""Every notebook is stored clean, is parameterised for papermill, and runs at ci scale."""
+import json
+
+import nbformat
+import pytest
+
+from pdedenoise import notebooks
+
+NOTEBOOKS = notebooks.discover()
+
+
+def test_there_are_notebooks():
+    assert any(nb.stem == "00_solvers" for nb in NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_without_outputs_and_parameterised(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "clear the outputs"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    for name in ("scale", "device", "seed", "data_dir"):
+        assert f"{name} =" in params[0].source
+    assert 'scale = "ci"' in params[0].source, "the stored default scale is ci"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_at_ci_scale(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path / "results"))
+    out = notebooks.execute(path, "ci", out_dir=tmp_path / "executed")
+    assert out.exists() and not list((tmp_path / "executed").glob(".*"))
+    saved = json.loads((tmp_path / "results" / "ci" / f"{path.stem}.json").read_text())
+    assert saved["scale"] == "ci" and saved["provenance"]["date"]
+    if path.stem == "00_solvers":
+        # the denoisers must denoise, and Perona-Malik must beat linear diffusion on this image
+        assert saved["heat"]["psnr"] > saved["noisy_psnr"] + 5
+        assert saved["perona_malik"]["psnr"] > saved["heat"]["psnr"]
+        executed = nbformat.read(out, as_version=4)
+        assert "widget-state" in json.dumps(executed.metadata.get("widgets", {})) or executed.metadata.get("widgets")
+
+
+def test_failed_notebook_leaves_no_executed_copy(tmp_path, monkeypatch):
+    bad = tmp_path / "nb" / "99_broken.ipynb"
+    bad.parent.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('scale = "ci"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, bad)
+    monkeypatch.setattr(notebooks, "repo_root", lambda: tmp_path)
+    with pytest.raises(RuntimeError, match="99_broken.ipynb failed"):
+        notebooks.execute(bad, "ci", out_dir=tmp_path / "executed")
+    assert not list((tmp_path / "executed").iterdir())
+    assert (tmp_path / "build" / "failed" / "99_broken.ipynb").exists()

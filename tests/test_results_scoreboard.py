@@ -1,0 +1,52 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pdedenoise import results, scoreboard
+from pdedenoise.scoreboard import Published
+
+
+def test_verdicts_follow_the_stated_tolerances():
+    assert scoreboard.verdict(25.0, 25.05, 0.1, 0.5) == "reproduced"
+    assert scoreboard.verdict(25.0, 24.7, 0.1, 0.5) == "close"
+    assert scoreboard.verdict(25.0, 23.0, 0.1, 0.5) == "not reproduced"
+    assert scoreboard.verdict(25.0, None, 0.1, 0.5) == "not reproduced"
+    assert scoreboard.verdict(25.0, math.nan, 0.1, 0.5) == "not reproduced"
+
+
+def test_compare_keeps_missing_rows():
+    pub = {"a": Published(1.0, "Table 1"), "b": Published(2.0, "Table 1")}
+    table = scoreboard.compare(pub, {"a": 1.05}, tol=0.1, close_tol=0.5, reasons={"b": "not run"})
+    assert list(table["quantity"]) == ["a", "b"]
+    assert list(table["verdict"]) == ["reproduced", "not reproduced"]
+    assert table.loc[0, "difference"] == pytest.approx(0.05)
+    assert table.loc[1, "reason"] == "not run"
+    counts = scoreboard.summary([table])
+    assert counts["reproduced"] == 1 and counts["close"] == 0 and counts["not reproduced"] == 1
+
+
+def test_save_results_writes_json_with_provenance(tmp_path):
+    path = results.save_results("demo", "ci", {"x": torch.tensor([1.0, 2.0]), "y": np.float32(3.5)}, root=tmp_path)
+    data = json.loads(path.read_text())
+    assert path == tmp_path / "ci" / "demo.json"
+    assert data["x"] == [1.0, 2.0] and data["y"] == 3.5
+    assert {"date", "commit", "device", "torch"} <= set(data["provenance"])
+    assert results.load_results("demo", "ci", root=tmp_path)["x"] == [1.0, 2.0]
+    assert results.load_results("absent", "ci", root=tmp_path) is None
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text('{"old": true}')
+    with pytest.raises(TypeError):
+        results.write_json_atomic(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_unknown_scale_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="scale"):
+        results.results_dir("huge", tmp_path)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Fetch the JavaScript the static book needs (require.js, the Jupyter widgets HTML manager and
+# MathJax 3) from the npm registry into DEST, so pages render widgets and math with no CDN.
+# Nothing fetched is committed: DEST is ignored by git and rebuilt by `make book`.
+set -euo pipefail
+dest=${1:-book/_widgetjs}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && npm pack --silent @jupyter-widgets/html-manager@1.0.6 requirejs@2.3.7 mathjax@3.2.2 >/dev/null)
+for t in "$work"/*.tgz; do mkdir -p "$work/x" && tar -xzf "$t" -C "$work/x" && mv "$work/x/package" "$work/$(basename "$t" .tgz)"; done
+rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+cp "$work"/jupyter-widgets-html-manager-1.0.6/dist/embed-amd.js "$dest.tmp/"
+cp "$work"/requirejs-2.3.7/require.js "$dest.tmp/"
+cp -r "$work"/mathjax-3.2.2/es5 "$dest.tmp/mathjax"
+rm -rf "$dest" && mv "$dest.tmp" "$dest"
+echo "fetched book JavaScript into $dest"
