@@ -487,7 +487,8 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int | None = None,
 
     Any shape; returns a new float tensor on x's device and dtype (integer x -> float32). The noise
     is drawn on the CPU (from ``torch.Generator().manual_seed(seed)``, or ``generator``, or the
-    global RNG if neither) and then moved, so a seed gives the same noise on CPU and GPU.
+    global RNG if neither) in float32 and then moved and cast, so a seed gives the same noise on CPU
+    and GPU and for float32 and float64 inputs.
     ``clip`` clamps the result to [0, data_range]. NaN/inf in x or sigma < 0 -> ValueError.
     """
     if seed is not None and generator is not None:
@@ -501,8 +502,7 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int | None = None,
     if seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
     gen_device = generator.device if generator is not None else torch.device("cpu")
-    noise_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    noise = torch.randn(x.shape, generator=generator, dtype=noise_dtype, device=gen_device)
+    noise = torch.randn(x.shape, generator=generator, dtype=torch.float32, device=gen_device)
     std = float(sigma) * float(data_range) / 255.0
     y = x + (noise * std).to(device=x.device, dtype=x.dtype)
     return y.clamp(0.0, float(data_range)) if clip else y
