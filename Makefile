@@ -43,7 +43,8 @@ book: notebooks book/_widgetjs/.fetched
 	@echo "The book is at book/_build/html/index.html"
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	$(PY) benchmarks/run_all.py --device $(DEVICE)
 
 clean:
 	rm -rf book/_build book/executed build results/ci
