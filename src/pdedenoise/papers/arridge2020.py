@@ -1,0 +1,212 @@
+"""Arridge and Hauptmann (2020), "Networks for Nonlinear Diffusion Problems in Imaging": numbers and protocol.
+
+J Math Imaging Vis 62, 471–487 (2020), doi:10.1007/s10851-019-00901-3. Code: github.com/imageFlowNet/DiffNet.
+
+Published numbers are stored as data below (:data:`DECONVOLUTION`, :data:`INVERSE`,
+:data:`GENERALISATION`, :data:`INTERPRETATION`). The sources name the experiment and figure as
+summarised in the project's issue; the full text was not available offline to check page and
+table references.
+
+The protocol, as implemented here (choices where the paper is silent are marked *choice*):
+
+* **Forward model**: Perona–Malik ``u_t = div(g grad u)``, ``g = 1 / (1 + |grad u|^2 / lambda^2)``,
+  ``lambda = 0.2``, 4 explicit steps of ``dt = 0.1``, grey images scaled to maximum 1
+  (:func:`forward_model`). *Choice*: g at pixel centres from central differences, averaged onto
+  edges (the shared solver's ``scheme="average"``, as the authors' MATLAB code averages g onto
+  edges), with **zero-flux (Neumann) boundaries as the paper states**. The authors' code instead
+  pads with zeros (zero boundary values) and takes one-sided differences for |grad u|; the two
+  differ only in a one-pixel frame.
+* **Noise** (*choice*, "1 %" is not defined in the available text): additive white Gaussian noise of
+  standard deviation ``level x 1`` (``level`` times the clean image's maximum, which is 1), added
+  once to the diffused image (a fixed noisy data set).
+* **Deconvolution** (Exp. 1): isotropic diffusion ``u_t = Laplacian(u)`` to ``T = 1`` (the exact
+  semi-discrete flow of the 5-point Laplacian, :func:`pdedenoise.diffusion.heat_spectral`), discs of
+  random radius and contrast, 64x64, no noise; a 3-layer DiffNet.
+* **Training**: batch 16, mean squared error, Adam with the learning rate decaying exponentially
+  2e-3 -> 4e-6 (U-Net 5e-4 -> 2e-5), 18 epochs (:data:`TRAINING`).
+* **PSNR**: per image with peak 1 (images have maximum 1), then averaged over the test set.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..diffusion import heat_spectral, perona_malik
+from ..metrics import psnr
+from ..models.diffnet import DiffNet, count_parameters, filter_sum
+from ..models.unet import UNet
+from ..scoreboard import Published
+from ..stencils import BoundaryCondition
+from ..train import History, TrainConfig, fit, predict, seed_everything
+
+CITATION = ("S. Arridge, A. Hauptmann, Networks for Nonlinear Diffusion Problems in Imaging, "
+            "J Math Imaging Vis 62 (2020) 471-487")
+
+# --------------------------------------------------------------------------- published numbers
+
+#: Exp. 1: learned deconvolution of discs blurred by isotropic diffusion (3-layer DiffNet).
+DECONVOLUTION: dict[str, Published] = {
+    "test PSNR": Published(86.24, "Exp. 1 (deconvolution of discs), test set", "dB"),
+    "relative l2 error": Published(2.5e-4, "Exp. 1 (deconvolution of discs), test set"),
+}
+
+#: Exp. 2: inverting Perona–Malik on STL-10, 5-layer DiffNet vs residual U-Net.
+INVERSE: dict[str, Published] = {
+    "DiffNet, no noise, mean test PSNR": Published(63.72, "Exp. 2, noise-free, mean over test set", "dB"),
+    "DiffNet, no noise, example image": Published(65.34, "Exp. 2, noise-free, example image", "dB"),
+    "U-Net, no noise, example image": Published(61.08, "Exp. 2, noise-free, example image", "dB"),
+    "DiffNet, 1% noise, mean test PSNR": Published(34.21, "Exp. 2, 1% noise, mean over test set", "dB"),
+    "DiffNet, 1% noise, example image": Published(34.96, "Exp. 2, 1% noise, example image", "dB"),
+    "U-Net, 1% noise, example image": Published(35.27, "Exp. 2, 1% noise, example image", "dB"),
+}
+
+#: Exp. 3 (Fig. 10): DiffNet minus U-Net test PSNR with plenty of training data, read off the figure.
+GENERALISATION: dict[str, Published] = {
+    "forward: DiffNet - U-Net": Published(4.0, "Fig. 10, forward model, ~4 dB", "dB"),
+    "inverse, no noise: DiffNet - U-Net": Published(3.0, "Fig. 10, inverse without noise, ~3 dB", "dB"),
+    "inverse, 0.1% noise: DiffNet - U-Net": Published(0.0, "Fig. 10, inverse 0.1% noise, 'similar'", "dB"),
+    "inverse, 1% noise: DiffNet - U-Net": Published(0.0, "Fig. 10, inverse 1% noise, 'similar'", "dB"),
+}
+#: Exp. 3 (Fig. 10): DiffNet's test error saturates after this many training images.
+SATURATION_IMAGES = (500, 1000)
+
+#: Exp. 4 (Figs. 11–13): the claim checked.
+INTERPRETATION = ("The filter sums zeta_1+zeta_2+zeta_3+zeta_4-zeta_5 show learned smoothing, and their mean "
+                  "magnitude alpha grows with the noise level (0.01% to 10%).")
+
+#: Published network sizes.
+PARAMETERS: dict[str, Published] = {
+    "DiffNet (5 layers, 4-layer estimators)": Published(101_310, "Exp. 2, network description"),
+    "U-Net": Published(34.5e6, "Exp. 2, network description, ~34.5M"),
+}
+
+#: The training protocol of Exp. 2.
+TRAINING = dict(batch_size=16, epochs=18, diffnet_lr=(2e-3, 4e-6), unet_lr=(5e-4, 2e-5))
+
+LAMBDA = 0.2
+PM_DT = 0.1
+PM_STEPS = 4
+BC: BoundaryCondition = "neumann"
+NOISE_LEVELS = {"no noise": 0.0, "0.1% noise": 1e-3, "1% noise": 1e-2}
+
+
+# --------------------------------------------------------------------------- forward models, data
+
+
+def forward_model(u: torch.Tensor, bc: BoundaryCondition = BC) -> torch.Tensor:
+    """The paper's Perona–Malik forward model on images scaled to max 1: (N, C, H, W) -> same."""
+    return perona_malik(u, LAMBDA, dt=PM_DT, steps=PM_STEPS, diffusivity="rational", bc=bc, scheme="average")
+
+
+def blur(u: torch.Tensor, T: float = 1.0, bc: BoundaryCondition = BC) -> torch.Tensor:
+    """Exp. 1's isotropic diffusion ``u_t = Laplacian(u)`` to time ``T`` (exact semi-discrete flow)."""
+    return heat_spectral(u, 1.0, T, bc)
+
+
+def add_noise(y: torch.Tensor, level: float, seed: int) -> torch.Tensor:
+    """y + N(0, level^2): Gaussian noise of std ``level`` x the clean images' maximum (1)."""
+    if level == 0:
+        return y.clone()
+    from ..data import add_gaussian_noise
+
+    return add_gaussian_noise(y, sigma=level * 255.0, seed=seed, data_range=1.0)
+
+
+def make_pairs(clean: torch.Tensor, task: str, noise: float = 0.0, seed: int = 0,
+               bc: BoundaryCondition = BC) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) for ``task``: ``"forward"`` (u -> PM(u)) or ``"inverse"`` (PM(u) + noise -> u)."""
+    with torch.no_grad():
+        diffused = forward_model(clean, bc)
+    if task == "forward":
+        return clean, diffused
+    if task == "inverse":
+        return add_noise(diffused, noise, seed), clean
+    raise ValueError(f"unknown task {task!r}; use 'forward' or 'inverse'")
+
+
+# --------------------------------------------------------------------------- models and runs
+
+
+def make_model(kind: str, layers: int = 5, unet_width: int = 64, bc: BoundaryCondition = BC, seed: int = 0):
+    """``"diffnet"`` (``layers`` layers, 4-layer estimators) or ``"unet"`` (residual U-Net), seeded init."""
+    seed_everything(seed)
+    if kind == "diffnet":
+        return DiffNet(layers=layers, bc=bc)
+    if kind == "unet":
+        return UNet(width=unet_width)
+    raise ValueError(f"unknown model {kind!r}; use 'diffnet' or 'unet'")
+
+
+def relative_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Relative l2 error ``||x - y|| / ||y||`` per image, (N,)."""
+    return (x - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
+@dataclass
+class Run:
+    """One trained model and its test numbers."""
+
+    kind: str
+    model: torch.nn.Module
+    history: History
+    outputs: torch.Tensor
+    psnr: torch.Tensor
+    rel_error: torch.Tensor
+    seconds: float
+
+    @property
+    def mean_psnr(self) -> float:
+        return float(self.psnr.mean())
+
+    def summary(self) -> dict:
+        return {"kind": self.kind, "mean_psnr": self.mean_psnr, "median_psnr": float(self.psnr.median()),
+                "mean_rel_error": float(self.rel_error.mean()), "seconds": self.seconds,
+                "train_images_per_s": self.history.throughput, "parameters": count_parameters(self.model),
+                "final_train_loss": self.history.train_loss[-1] if self.history.train_loss else None}
+
+
+def train_and_test(kind: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                   epochs: int | None, lr: tuple[float, float], batch_size: int = 16, max_steps: int | None = None,
+                   layers: int = 5, unet_width: int = 64, seed: int = 0, device: str = "cpu",
+                   progress: bool = True, desc: str | None = None) -> Run:
+    """Build, train (Adam, exponential lr decay ``lr[0] -> lr[1]``, MSE) and test one model."""
+    t0 = time.perf_counter()
+    model = make_model(kind, layers, unet_width, seed=seed)
+    cfg = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr[0], lr_final=lr[1],
+                      seed=seed, device=device, progress=progress, desc=desc or kind)
+    history = fit(model, train, cfg)
+    out = predict(model, test[0], batch_size=32, device=device)
+    return Run(kind, model.cpu(), history, out, psnr(out, test[1], data_range=1.0), relative_error(out, test[1]),
+               time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- interpretation
+
+
+@torch.no_grad()
+def filter_sums(model: DiffNet, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per layer, ``zeta_1 + ... + zeta_4 - zeta_5`` for inputs ``x``: list of (N, 1, H, W)."""
+    model.eval()
+    _, filters = model.trace(x)
+    return [filter_sum(z) for z in filters]
+
+
+@torch.no_grad()
+def alpha(model: DiffNet, x: torch.Tensor, weighted: bool = True) -> float:
+    """Mean magnitude of the filter sums over layers, pixels and images.
+
+    With ``weighted`` each layer's sum is multiplied by its step size ``|dt|``: the filter sum
+    times dt is what the update adds per unit of pixel value, so this is invariant to how a layer
+    splits its step between dt and zeta.
+    """
+    sums = filter_sums(model, x)
+    vals = [(abs(float(layer.dt)) if weighted else 1.0) * float(s.abs().mean()) for s, layer in zip(sums, model.layers)]
+    return sum(vals) / len(vals)
+
+
+def psnr_gain(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean PSNR difference ``mean(a) - mean(b)`` in dB (nan if either is empty)."""
+    return float(a.mean() - b.mean()) if a.numel() and b.numel() else math.nan

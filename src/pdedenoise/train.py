@@ -1,0 +1,276 @@
+"""The one supervised training loop of the book: seeds, lr schedule, progress bar, history, checkpoints.
+
+Any model that maps an input batch to an output batch trains with :func:`fit`::
+
+    history = fit(model, (inputs, targets), TrainConfig(epochs=18, lr=2e-3, lr_final=4e-6, seed=0),
+                  val=(val_inputs, val_targets))
+
+* **Data**: a pair of tensors ``(inputs, targets)`` with the same first dimension, or any
+  ``torch.utils.data.Dataset`` returning ``(input, target)`` pairs. Batches are shuffled by a
+  generator seeded from ``config.seed``, so a run with the same seed sees the same batches.
+* **Seeds**: :func:`seed_everything` seeds Python, NumPy and torch; call it before building the
+  model so its initial weights are reproducible too (``fit`` reseeds torch itself for the
+  shuffling and any randomness inside the model).
+* **Learning rate**: Adam with a constant rate, or an exponential decay from ``lr`` to
+  ``lr_final`` over all optimiser steps (``lr_t = lr (lr_final / lr)^(t / (T - 1))``).
+* **Length**: ``epochs``, or ``max_steps`` optimiser steps (then the epochs follow from the data
+  size: a fixed compute budget for any training-set size), or both (whichever ends first).
+* **Checkpoints**: with ``config.checkpoint`` set, model, optimiser, schedule, history and the
+  shuffling generator are written atomically after every ``checkpoint_every`` epochs and at the end,
+  and a run whose checkpoint exists resumes from it (``resume=True``): an interrupted run ends with
+  the same weights as an uninterrupted one.
+* **History**: per-step training loss and per-epoch mean training loss, validation loss, learning
+  rate, wall time and throughput (images/s), returned as :class:`History`.
+
+The loss is the mean squared error unless ``config.loss`` is another callable ``loss(out, target)``.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+Data = Union[Dataset, Sequence[torch.Tensor]]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (see the module docstring).
+
+    Attributes:
+        epochs: passes over the data; None to run ``max_steps`` steps instead.
+        batch_size: images per step.
+        lr: initial learning rate of Adam.
+        lr_final: final learning rate of an exponential decay; None keeps ``lr`` constant.
+        max_steps: cap on the optimiser steps.
+        weight_decay: Adam's L2 weight decay.
+        grad_clip: clip the gradient norm to this value (None: no clipping).
+        loss: ``"mse"``, ``"l1"`` or a callable ``loss(output, target) -> scalar``.
+        seed: seeds the shuffling (and torch's generator at the start of the run).
+        device: where to train (``"cpu"``, ``"cuda"``).
+        checkpoint: file to write checkpoints to and resume from; None for none.
+        checkpoint_every: epochs between checkpoints.
+        resume: continue from ``checkpoint`` when it exists.
+        progress: show a tqdm progress bar.
+        desc: label of the progress bar.
+    """
+
+    epochs: int | None = 1
+    batch_size: int = 16
+    lr: float = 1e-3
+    lr_final: float | None = None
+    max_steps: int | None = None
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    loss: Union[str, Callable] = "mse"
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint: Union[str, Path, None] = None
+    checkpoint_every: int = 1
+    resume: bool = True
+    progress: bool = True
+    desc: str = "train"
+
+
+@dataclass
+class History:
+    """What a training run recorded. Lists are per epoch unless named ``step_*``."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    images_per_s: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    steps: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**d)
+
+    @property
+    def throughput(self) -> float:
+        """Training images per second over the whole run (nan before the first epoch)."""
+        t = sum(self.seconds)
+        n = sum(s * i for s, i in zip(self.seconds, self.images_per_s))
+        return n / t if t > 0 else float("nan")
+
+
+def _loss_fn(loss: Union[str, Callable]) -> Callable:
+    if callable(loss):
+        return loss
+    if loss == "mse":
+        return F.mse_loss
+    if loss == "l1":
+        return F.l1_loss
+    raise ValueError(f"unknown loss {loss!r}; use 'mse', 'l1' or a callable")
+
+
+def as_dataset(data: Data) -> Dataset:
+    """A Dataset from ``(inputs, targets)`` tensors, or ``data`` itself when it is one."""
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        if data[0].shape[0] != data[1].shape[0]:
+            raise ValueError(f"inputs and targets differ in length: {data[0].shape[0]} vs {data[1].shape[0]}")
+        return TensorDataset(*data)
+    raise TypeError("data must be a torch Dataset or a pair (inputs, targets) of tensors")
+
+
+def lr_factor(step: int, total_steps: int, lr: float, lr_final: float | None) -> float:
+    """Multiplier of ``lr`` at ``step`` (0-based) for an exponential decay to ``lr_final``."""
+    if lr_final is None or total_steps <= 1:
+        return 1.0
+    return (lr_final / lr) ** (min(step, total_steps - 1) / (total_steps - 1))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 32, device: str = "cpu") -> torch.Tensor:
+    """``model(inputs)`` in eval mode, batch by batch, returned on the CPU."""
+    was_training = model.training
+    model.eval()
+    outs = [model(inputs[i:i + batch_size].to(device)).cpu() for i in range(0, inputs.shape[0], batch_size)]
+    model.train(was_training)
+    return torch.cat(outs) if outs else inputs[:0]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Data, batch_size: int = 32, device: str = "cpu",
+             loss: Union[str, Callable] = "mse") -> float:
+    """Mean loss over a data set (eval mode, weighted by batch size)."""
+    fn = _loss_fn(loss)
+    was_training = model.training
+    model.eval()
+    total, n = 0.0, 0
+    for x, y in DataLoader(as_dataset(data), batch_size=batch_size, shuffle=False):
+        total += float(fn(model(x.to(device)), y.to(device))) * x.shape[0]
+        n += x.shape[0]
+    model.train(was_training)
+    return total / max(n, 1)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: Data | None = None) -> History:
+    """Train ``model`` in place with Adam on ``train``; return the :class:`History`.
+
+    Args:
+        model: any module mapping an input batch to an output batch of the target's shape.
+        train: ``(inputs, targets)`` tensors or a Dataset of pairs.
+        config: :class:`TrainConfig` (defaults: one epoch, batch 16, lr 1e-3, MSE).
+        val: optional validation data, evaluated after every epoch (eval mode).
+    """
+    cfg = config or TrainConfig()
+    if cfg.epochs is None and cfg.max_steps is None:
+        raise ValueError("set epochs or max_steps")
+    device = torch.device(cfg.device)
+    model.to(device)
+    dataset = as_dataset(train)
+    steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
+    if steps_per_epoch == 0:
+        raise ValueError("the training set is empty")
+    epochs = cfg.epochs if cfg.epochs is not None else math.ceil(cfg.max_steps / steps_per_epoch)
+    total_steps = epochs * steps_per_epoch if cfg.max_steps is None else min(epochs * steps_per_epoch, cfg.max_steps)
+    loss_fn = _loss_fn(cfg.loss)
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total_steps, cfg.lr, cfg.lr_final))
+    history = History()
+    start_epoch = 0
+
+    ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
+    if ckpt is not None and cfg.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history = History.from_dict(state["history"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch = state["epoch"]
+
+    def save(epoch: int) -> None:
+        if ckpt is not None:
+            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                          "history": history.to_dict(), "generator": gen.get_state(),
+                          "torch_rng": torch.get_rng_state(), "epoch": epoch, "config": asdict(cfg)
+                          | {"loss": str(cfg.loss), "checkpoint": str(cfg.checkpoint)}}, ckpt)
+
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=history.steps, desc=cfg.desc, leave=False)
+    model.train()
+    try:
+        for epoch in range(start_epoch, epochs):
+            if history.steps >= total_steps:
+                break
+            loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen)
+            t0, seen, running = time.perf_counter(), 0, 0.0
+            for x, y in loader:
+                if history.steps >= total_steps:
+                    break
+                x, y = x.to(device), y.to(device)
+                loss = loss_fn(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+                sched.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"training loss became {value} at step {history.steps}; "
+                                             "lower the learning rate or clip the gradient (grad_clip)")
+                history.step_loss.append(value)
+                history.steps += 1
+                running += value * x.shape[0]
+                seen += x.shape[0]
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{value:.3g}", lr=f"{opt.param_groups[0]['lr']:.2g}")
+            dt = time.perf_counter() - t0
+            history.epoch.append(epoch + 1)
+            history.train_loss.append(running / max(seen, 1))
+            history.val_loss.append(evaluate(model, val, cfg.batch_size, cfg.device, loss_fn) if val is not None
+                                    else float("nan"))
+            history.lr.append(opt.param_groups[0]["lr"])
+            history.seconds.append(dt)
+            history.images_per_s.append(seen / dt if dt > 0 else float("nan"))
+            if (epoch + 1) % cfg.checkpoint_every == 0:
+                save(epoch + 1)
+    finally:
+        if bar is not None:
+            bar.close()
+    save(len(history.epoch))
+    model.eval()
+    return history

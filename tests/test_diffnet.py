@@ -1,0 +1,98 @@
+"""DiffNet layer, network, U-Net baseline and the Perona–Malik forward model of the DiffNet chapter."""
+import pytest
+import torch
+
+from pdedenoise.diffusion import heat_step, perona_malik
+from pdedenoise.models.diffnet import (DiffLayer, DiffNet, count_parameters, diffnet_parameter_count,
+                                       diffusion_update, estimator_parameter_count, filter_sum, heat_filters)
+from pdedenoise.models.unet import UNet, unet_parameter_count
+from pdedenoise.papers import arridge2020 as paper
+
+
+def test_diffnet_has_the_papers_101310_parameters():
+    model = DiffNet(layers=5, conv_layers=4, hidden=32)
+    assert count_parameters(model) == 101_310 == paper.PARAMETERS["DiffNet (5 layers, 4-layer estimators)"].value
+    assert diffnet_parameter_count() == 101_310
+    # per layer: 320 + 2 * 9248 + 1445 weights and biases, plus the learnable dt
+    assert estimator_parameter_count(1, 32, 4) == 320 + 2 * 9248 + 1445 == 20_261
+    # the alternatives do not give the published number
+    assert diffnet_parameter_count(bias=False) == count_parameters(DiffNet(bias=False)) == 100_805
+    assert diffnet_parameter_count(learnable_dt=False) == count_parameters(DiffNet(learnable_dt=False)) == 101_305
+
+
+def test_unet_full_size_is_about_34_5_million_and_width_scales():
+    assert count_parameters(UNet()) == unet_parameter_count() == 34_525_889
+    assert abs(unet_parameter_count() - 34.5e6) < 0.05e6
+    assert unet_parameter_count(batch_norm=False) == count_parameters(UNet(batch_norm=False)) == 34_512_193
+    small = UNet(width=8)
+    assert count_parameters(small) == unet_parameter_count(width=8) < 600_000
+    x = torch.rand(2, 1, 32, 32)
+    assert small(x).shape == x.shape
+    with pytest.raises(ValueError, match="divisible"):
+        small(torch.rand(1, 1, 30, 30))
+
+
+@pytest.mark.parametrize("bc", ["neumann", "dirichlet"])
+def test_layer_with_heat_filters_is_the_explicit_heat_step(bc, rng):
+    x = torch.rand(2, 1, 17, 13, generator=rng, dtype=torch.float64)
+    c, dt = 0.7, 0.3
+    out = diffusion_update(x, heat_filters(x, c), dt, bc)
+    torch.testing.assert_close(out, heat_step(x, c, dt, bc), rtol=0, atol=1e-13)
+    assert float(filter_sum(heat_filters(x, c)).abs().max()) == 0.0
+
+
+def test_update_broadcasts_filters_over_channels_and_accepts_per_channel_filters(rng):
+    x = torch.rand(1, 3, 8, 8, generator=rng)
+    z = torch.rand(1, 5, 8, 8, generator=rng)
+    shared = diffusion_update(x, z, 0.1)
+    per_channel = diffusion_update(x, z.unsqueeze(2).expand(1, 5, 3, 8, 8).reshape(1, 15, 8, 8), 0.1)
+    torch.testing.assert_close(shared, per_channel)
+    for k in range(3):
+        torch.testing.assert_close(shared[:, k:k + 1], diffusion_update(x[:, k:k + 1], z, 0.1))
+    with pytest.raises(ValueError, match="5 or 5"):
+        diffusion_update(x, z[:, :4], 0.1)
+
+
+def test_layer_gradcheck_float64(rng):
+    layer = DiffLayer(hidden=4, conv_layers=2).double()
+    x = torch.rand(1, 1, 5, 5, generator=rng, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: layer(inp), (x,))
+    z = torch.rand(1, 5, 5, 5, generator=rng, dtype=torch.float64, requires_grad=True)
+    dt = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b, c: diffusion_update(a, b, c, "dirichlet"), (x, z, dt))
+
+
+def test_output_is_non_negative_and_trace_is_consistent(rng):
+    torch.manual_seed(0)
+    net = DiffNet(layers=3, hidden=8)
+    x = torch.randn(2, 1, 16, 16, generator=rng)  # negative inputs too
+    out = net(x)
+    assert (out >= 0).all() and out.shape == x.shape
+    states, filters = net.trace(x)
+    assert len(states) == 3 + 2 and len(filters) == 3 and filters[0].shape == (2, 5, 16, 16)
+    torch.testing.assert_close(states[-1], out)
+    assert net.dts == pytest.approx([0.2] * 3)
+
+
+def test_forward_model_matches_the_shared_solver(rng):
+    u = paper.make_pairs(torch.rand(2, 1, 24, 24, generator=rng), "forward")[1]
+    x = torch.rand(2, 1, 24, 24, generator=rng)
+    expected = perona_malik(x, 0.2, dt=0.1, steps=4, diffusivity="rational", bc="neumann", scheme="average")
+    torch.testing.assert_close(paper.forward_model(x), expected)
+    # diffusion conserves the mean with zero-flux boundaries and smooths
+    torch.testing.assert_close(u.mean(dim=(1, 2, 3)), paper.make_pairs(u, "forward")[1].mean(dim=(1, 2, 3)),
+                               rtol=1e-5, atol=1e-6)
+    inp, tgt = paper.make_pairs(x, "inverse", noise=0.01, seed=3)
+    torch.testing.assert_close(tgt, x)
+    assert abs(float((inp - expected).std()) - 0.01) < 2e-3
+
+
+def test_alpha_and_filter_sums_of_a_heat_like_net_are_zero():
+    net = DiffNet(layers=2, hidden=4)
+    for layer in net.layers:
+        last = layer.estimator.convs[-1]
+        torch.nn.init.zeros_(last.weight)
+        last.bias.data = torch.tensor([1.0, 1.0, 1.0, 1.0, 4.0])
+    x = torch.rand(1, 1, 8, 8)
+    assert paper.alpha(net, x) == 0.0
+    torch.testing.assert_close(net(x), torch.relu(heat_step(heat_step(x, 1.0, 0.2), 1.0, 0.2)))
