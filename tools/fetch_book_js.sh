@@ -11,6 +11,12 @@ for t in "$work"/*.tgz; do mkdir -p "$work/x" && tar -xzf "$t" -C "$work/x" && m
 rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
 cp "$work"/jupyter-widgets-html-manager-1.0.6/dist/embed-amd.js "$dest.tmp/"
 cp "$work"/requirejs-2.3.7/require.js "$dest.tmp/"
-cp -r "$work"/mathjax-3.2.2/es5 "$dest.tmp/mathjax"
+# MathJax: the one combined component the book loads (tex-chtml.js) and the folders it loads on
+# demand (TeX extensions, CHTML fonts, menu, accessibility and speech); not the 15 MB of
+# alternative combined builds.
+mkdir -p "$dest.tmp/mathjax"
+for part in tex-chtml.js input output ui a11y sre adaptors; do
+  cp -r "$work/mathjax-3.2.2/es5/$part" "$dest.tmp/mathjax/"
+done
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
 echo "fetched book JavaScript into $dest"
