@@ -116,8 +116,15 @@ class SpectralSweep:
         return float(10.0 * torch.log10(255.0**2 * self.numel / err))
 
     def curve(self, rhos: Sequence[float], T: float, out_clip: bool = False) -> np.ndarray:
-        """PSNR for each rho in ``rhos``."""
-        return np.array([self.psnr(float(r), T, out_clip) for r in rhos])
+        """PSNR for each rho in ``rhos`` (all rhos at once)."""
+        r = torch.as_tensor(np.asarray(rhos, dtype=np.float64)).reshape(-1, 1, 1, 1)
+        mult = self.multiplier(r, T)  # (R, C, H, W)
+        if out_clip:
+            v = (self.bh.T @ (mult * self.cn) @ self.bw).clamp(0.0, 255.0)
+            err = ((v - self.clean) ** 2).flatten(1).sum(1)
+        else:
+            err = ((mult * self.cn - self.cx) ** 2).flatten(1).sum(1)
+        return (10.0 * torch.log10(255.0**2 * self.numel / err)).numpy()
 
 
 def rms(a: Sequence[float], b: Sequence[float]) -> float:
