@@ -4,7 +4,8 @@ Encoder: ``depth + 1`` levels of two 3x3 convolutions (+ batch norm + ReLU), ``w
 channels at level k, 2x2 max pooling between levels. Decoder: a 3x3 transposed convolution with
 stride 2 (+ batch norm + ReLU) halves the channels and doubles the size, the encoder features of the
 same level are concatenated, then two 3x3 convolutions. A 1x1 convolution maps to the output
-channels and the input is added (residual learning: the network predicts the correction).
+channels and the input is added (residual learning: the network predicts the correction); that
+last convolution starts at zero, so an untrained residual U-Net is the identity.
 An optional final ReLU keeps the output non-negative, as for :class:`~pdedenoise.models.diffnet.DiffNet`.
 
 With ``width = 64, depth = 4`` (the usual U-Net sizes) this network has 34,525,889 parameters (34,512,193
@@ -71,6 +72,9 @@ class UNet(nn.Module):
                                   + [DoubleConv(a, b, batch_norm) for a, b in zip(chans[:-1], chans[1:])])
         self.up = nn.ModuleList(Up(b, a, batch_norm) for a, b in reversed(list(zip(chans[:-1], chans[1:]))))
         self.head = nn.Conv2d(chans[0], out_channels, 1)
+        if residual:  # start as the identity: the correction is learned from zero
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.depth, self.residual, self.final_relu = depth, residual, final_relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
