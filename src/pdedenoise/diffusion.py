@@ -210,9 +210,20 @@ def heat(
     return u
 
 
+def laplacian_eigenbasis(n: int, bc: BoundaryCondition, dtype: torch.dtype = torch.float64,
+                         device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal eigenvectors and eigenvalues of the 1-D 3-point Laplacian on n points.
+
+    Returns:
+        ``basis`` of shape (n, n) whose rows are the eigenvectors (DCT-II for ``"neumann"``, DST-I
+        for ``"dirichlet"``), and ``eigenvalues`` of shape (n,), all in [-4, 0]. The 2-D 5-point
+        Laplacian of an h x w image has eigenvalues ``lam_h[:, None] + lam_w[None, :]``. Cached.
+    """
+    return _eigenbasis(n, bc, dtype, str(torch.device(device)))
+
+
 @lru_cache(maxsize=32)
 def _eigenbasis(n: int, bc: str, dtype: torch.dtype, device_str: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Orthonormal eigenvectors (rows) and eigenvalues of the 1-D 3-point Laplacian of size n."""
     j = torch.arange(n, dtype=torch.float64)
     k = torch.arange(n, dtype=torch.float64)[:, None]
     if bc == "neumann":  # DCT-II
@@ -230,8 +241,8 @@ def _eigenbasis(n: int, bc: str, dtype: torch.dtype, device_str: str) -> tuple[t
 
 def laplacian_eigenvalues(h: int, w: int, bc: BoundaryCondition, dtype=torch.float64, device="cpu") -> torch.Tensor:
     """Eigenvalues of the 2-D 5-point Laplacian on an h x w grid, shape (h, w), all in [-8, 0]."""
-    _, lh = _eigenbasis(h, bc, dtype, str(torch.device(device)))
-    _, lw = _eigenbasis(w, bc, dtype, str(torch.device(device)))
+    _, lh = laplacian_eigenbasis(h, bc, dtype, device)
+    _, lw = laplacian_eigenbasis(w, bc, dtype, device)
     return lh[:, None] + lw[None, :]
 
 

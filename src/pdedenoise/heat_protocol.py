@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .diffusion import _eigenbasis, heat_spectral, number_of_steps
+from .diffusion import heat_spectral, laplacian_eigenbasis, number_of_steps
 from .stencils import BoundaryCondition, check_image
 
 NOISE_MODES = ("plain", "clip", "round_clip", "wrap")
@@ -84,8 +84,8 @@ class SpectralSweep:
         noisy = noisy.detach().to(torch.float64)
         clean = clean.detach().to(torch.float64)
         h, w = noisy.shape[-2:]
-        self.bh, lh = _eigenbasis(h, bc, torch.float64, str(noisy.device))
-        self.bw, lw = _eigenbasis(w, bc, torch.float64, str(noisy.device))
+        self.bh, lh = laplacian_eigenbasis(h, bc, torch.float64, noisy.device)
+        self.bw, lw = laplacian_eigenbasis(w, bc, torch.float64, noisy.device)
         self.lam = lh[:, None] + lw[None, :]
         self.cn = self.bh @ noisy @ self.bw.T
         self.cx = self.bh @ clean @ self.bw.T
