@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -23,8 +24,14 @@ def _denoise(args: argparse.Namespace) -> int:
     else:
         out = diffusion.perona_malik(img, K=args.K, dt=min(args.dt, 0.25), steps=args.steps, bc=args.bc)
     arr = out[0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
-    Image.fromarray(np.ascontiguousarray(arr)).save(args.output)
-    print(f"wrote {args.output}")
+    out = Path(args.output)
+    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")  # same suffix: PIL picks the format from it
+    try:
+        Image.fromarray(np.ascontiguousarray(arr)).save(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {out}")
     return 0
 
 
