@@ -36,6 +36,7 @@ def test_save_results_writes_json_with_provenance(tmp_path):
     assert {"date", "commit", "device", "torch"} <= set(data["provenance"])
     assert results.load_results("demo", "ci", root=tmp_path)["x"] == [1.0, 2.0]
     assert results.load_results("absent", "ci", root=tmp_path) is None
+    assert path.stat().st_mode & 0o044, "results must be readable by others, like any file the user writes"
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path):

@@ -104,6 +104,9 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
         with os.fdopen(fd, "w") as fh:
             json.dump(_jsonable(payload), fh, indent=2, sort_keys=False)
             fh.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
