@@ -201,10 +201,14 @@ def heat(
         from tqdm.auto import tqdm
 
         it = tqdm(it, desc="heat", leave=False)
+    # a constant rho that needs no gradient enters as a fused scalar multiply-add
+    alpha = h * float(r) if (r.numel() == 1 and not r.requires_grad) else None
     for _ in it:
         if _is_field(r):
             dx, dy = edge_differences(u, bc)
             u = u + h * flux_divergence(cx * dx, cy * dy)
+        elif alpha is not None:
+            u = torch.add(u, laplacian(u, bc), alpha=alpha)
         else:
             u = u + (h * r) * laplacian(u, bc)
     return u
