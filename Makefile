@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=8
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -ra -m "not slow"
