@@ -33,11 +33,15 @@ def test_notebook_runs_at_ci_scale(path, tmp_path, monkeypatch):
     assert out.exists() and not list((tmp_path / "executed").glob(".*"))
     saved = json.loads((tmp_path / "results" / "ci" / f"{path.stem}.json").read_text())
     assert saved["scale"] == "ci" and saved["provenance"]["date"]
+    executed = nbformat.read(out, as_version=4)
+    figures = sum("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+    if path.stem != "99_scoreboard":  # every chapter shows its plots (a non-inline backend would hide them)
+        assert figures >= 1, "no figure was displayed"
     if path.stem == "00_solvers":
         # the denoisers must denoise, and Perona-Malik must beat linear diffusion on this image
         assert saved["heat"]["psnr"] > saved["noisy_psnr"] + 5
         assert saved["perona_malik"]["psnr"] > saved["heat"]["psnr"]
-        executed = nbformat.read(out, as_version=4)
+        assert figures >= 2
         assert "widget-state" in json.dumps(executed.metadata.get("widgets", {})) or executed.metadata.get("widgets")
 
 

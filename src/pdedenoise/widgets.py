@@ -10,14 +10,11 @@ import io
 from typing import Callable, Sequence
 
 import ipywidgets as W
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt  # the caller's backend is kept: in a notebook, figures must still show
 
 
 def figure_png(fig, dpi: int = 80) -> bytes:
-    """PNG bytes of a matplotlib figure (the figure is closed)."""
+    """PNG bytes of a matplotlib figure (the figure is closed, so a notebook does not also show it)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
