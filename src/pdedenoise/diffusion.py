@@ -205,8 +205,7 @@ def heat(
     alpha = h * float(r) if (r.numel() == 1 and not r.requires_grad) else None
     for _ in it:
         if _is_field(r):
-            dx, dy = edge_differences(u, bc)
-            u = u + h * flux_divergence(cx * dx, cy * dy)
+            u = divergence_step(u, (cx, cy), h, bc, check=False)  # edges averaged once, above
         elif alpha is not None:
             u = torch.add(u, laplacian(u, bc), alpha=alpha)
         else:
