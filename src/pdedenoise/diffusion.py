@@ -249,6 +249,24 @@ def laplacian_eigenvalues(h: int, w: int, bc: BoundaryCondition, dtype=torch.flo
     return lh[:, None] + lw[None, :]
 
 
+def heat_multiplier(lam: torch.Tensor, rho: torch.Tensor, T: float, dt: float | None = None) -> torch.Tensor:
+    """Factor by which the heat flow scales each eigenmode of the 5-point Laplacian.
+
+    Args:
+        lam: eigenvalues, e.g. (H, W) from :func:`laplacian_eigenvalues`.
+        rho: diffusivity >= 0, a tensor broadcastable against ``lam`` (e.g. (N, 1, 1, 1)).
+        dt: ``None`` for the continuous-time flow ``exp(rho T lam)``; else the factor of ``T / dt``
+            explicit Euler steps, ``(1 + dt rho lam)^(T/dt)``, which must satisfy the stability bound.
+    Raises:
+        StabilityError: when ``dt > 1 / (4 max rho)``.
+    """
+    if dt is None:
+        return torch.exp(rho * T * lam)
+    steps = number_of_steps(T, dt)
+    substep_count(dt, 4.0 * float(rho.detach().max()), False, "heat")
+    return (1.0 + dt * rho * lam) ** steps
+
+
 def heat_spectral(
     u0: torch.Tensor,
     rho: Coefficient = 1.0,
@@ -279,13 +297,7 @@ def heat_spectral(
     dev = str(u0.device)
     bh, lh = _eigenbasis(h, bc, u0.dtype, dev)
     bw, lw = _eigenbasis(w, bc, u0.dtype, dev)
-    lam = lh[:, None] + lw[None, :]
-    if dt is None:
-        mult = torch.exp(r * T * lam)
-    else:
-        steps = number_of_steps(T, dt)
-        substep_count(dt, 4.0 * float(r.detach().max()), False, "heat")
-        mult = (1.0 + dt * r * lam) ** steps
+    mult = heat_multiplier(lh[:, None] + lw[None, :], r, T, dt)
     coeffs = bh @ u0 @ bw.T
     return bh.T @ (mult * coeffs) @ bw
 

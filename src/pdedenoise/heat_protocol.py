@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .diffusion import heat_spectral, laplacian_eigenbasis, number_of_steps
+from .diffusion import heat_multiplier, heat_spectral, laplacian_eigenbasis
 from .stencils import BoundaryCondition, check_image
 
 NOISE_MODES = ("plain", "clip", "round_clip", "wrap")
@@ -94,13 +94,7 @@ class SpectralSweep:
 
     def multiplier(self, rho: float | torch.Tensor, T: float) -> torch.Tensor:
         """Spectral multiplier of the restoration: ``(1 + dt rho lam)^(T/dt)`` or ``exp(rho T lam)``."""
-        rho = torch.as_tensor(rho, dtype=torch.float64)
-        if self.dt is None:
-            return torch.exp(rho * T * self.lam)
-        steps = number_of_steps(T, self.dt)
-        if float(rho.detach().max()) * 4.0 * self.dt > 1.0 + 1e-12:
-            raise ValueError(f"rho={float(rho.max()):.4g} breaks the stability bound dt <= 1/(4 rho) for dt={self.dt}")
-        return (1.0 + self.dt * rho * self.lam) ** steps
+        return heat_multiplier(self.lam, torch.as_tensor(rho, dtype=torch.float64), T, self.dt)
 
     def restore(self, rho: float | torch.Tensor, T: float, out_clip: bool = False) -> torch.Tensor:
         """The restored image ``v(T)``, (1, C, H, W), 0–255 (clipped to [0, 255] if ``out_clip``)."""
