@@ -438,9 +438,16 @@ def to_tensor(img: np.ndarray | torch.Tensor, grey: bool = True) -> torch.Tensor
     if t.shape[1] == 4:
         t = t[:, :3]
     if grey and t.shape[1] == 3:
-        w = torch.tensor(GREY_WEIGHTS, dtype=torch.float32, device=t.device).view(1, 3, 1, 1)
-        t = (t * w).sum(dim=1, keepdim=True)
+        t = rgb_to_grey(t)
     return t.contiguous()
+
+
+def rgb_to_grey(x: torch.Tensor, weights: Sequence[float] = GREY_WEIGHTS) -> torch.Tensor:
+    """(N, 3, H, W) -> (N, 1, H, W): the weighted sum of the channels (default ITU-R BT.601), any scale."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"need 3 channels, got shape {tuple(x.shape)}")
+    w = torch.tensor(weights, dtype=x.dtype, device=x.device).reshape(1, 3, 1, 1)
+    return (x * w).sum(dim=1, keepdim=True)
 
 
 def load_image(dataset: str, relpath: str, grey: bool = True) -> torch.Tensor:

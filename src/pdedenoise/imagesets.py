@@ -20,6 +20,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import data
+
 STL10_SIZE = 96
 STL10_CHANNELS = 3
 STL10_IMAGE_BYTES = STL10_CHANNELS * STL10_SIZE * STL10_SIZE
@@ -41,10 +43,7 @@ def stl10_count(path: str | os.PathLike) -> int:
 
 def rgb_to_grey(x: torch.Tensor, weights: Sequence[float] = RGB2GRAY) -> torch.Tensor:
     """(N, 3, H, W) -> (N, 1, H, W) weighted sum of the channels (default: MATLAB rgb2gray)."""
-    if x.shape[1] != 3:
-        raise ValueError(f"need 3 channels, got shape {tuple(x.shape)}")
-    w = torch.tensor(weights, dtype=x.dtype, device=x.device).reshape(1, 3, 1, 1)
-    return (x * w).sum(dim=1, keepdim=True)
+    return data.rgb_to_grey(x, weights)
 
 
 def read_stl10(path: str | os.PathLike, start: int = 0, count: int | None = None, grey: bool = False) -> torch.Tensor:
@@ -102,7 +101,6 @@ def grey_crops(dataset: str, patterns: Sequence[str], size: int, count: int, see
     Raises:
         pdedenoise.data.DataUnavailableError: when the files cannot be found or fetched.
     """
-    from . import data
 
     rel = [f for p in patterns for f in data.files(dataset, p)]
     if not rel:
@@ -130,7 +128,6 @@ def stl10_subset(size: int | None = None, count: int | None = None) -> torch.Ten
     Returns:
         float32 (N, 1, size, size), 0–1.
     """
-    from . import data
 
     rel = sorted(f for f in data.files("STL10_subset") if f.lower().endswith(".png"))[:count]
     x = torch.cat([_matlab_grey(data.load_image("STL10_subset", f, grey=False)) for f in rel])
@@ -147,7 +144,6 @@ def _matlab_grey(x: torch.Tensor) -> torch.Tensor:
 def embedded_crops(size: int, count: int, seed: int = 0, names: Sequence[str] = ("camera", "astronaut", "coins",
                                                                                "moon")) -> torch.Tensor:
     """Fallback crop set from scikit-image's bundled images (no data files needed), max 1 each."""
-    from . import data
 
     images = [data.embedded_image(n, grey=True) for n in names]
     return scale_to_max(data.random_patches(images, size, count, seed=seed))
