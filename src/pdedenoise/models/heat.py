@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..diffusion import heat
-from ..metrics import psnr
+from ..metrics import mse, psnr
 from ..stencils import BoundaryCondition
 
 
@@ -105,7 +105,7 @@ def fit_rho_field(noisy: torch.Tensor, clean: torch.Tensor, rho_init: float | to
     for step in it:
         opt.zero_grad()
         v = model(noisy)
-        fit = ((v - clean) ** 2).flatten(1).mean(1) / 255.0**2
+        fit = mse(v, clean) / 255.0**2
         loss = (fit + lam * model.tv()).sum()
         loss.backward()
         opt.step()
