@@ -96,3 +96,17 @@ def test_alpha_and_filter_sums_of_a_heat_like_net_are_zero():
     x = torch.rand(1, 1, 8, 8)
     assert paper.alpha(net, x) == 0.0
     torch.testing.assert_close(net(x), torch.relu(heat_step(heat_step(x, 1.0, 0.2), 1.0, 0.2)))
+
+
+def test_learning_curve_is_recorded_and_ends_at_the_final_test_psnr(rng):
+    clean = torch.rand(32, 1, 12, 12, generator=rng)
+    train, test = paper.make_pairs(clean[:24], "inverse"), paper.make_pairs(clean[24:], "inverse")
+    run = paper.train_and_test("diffnet", train, test, epochs=None, max_steps=7, lr=(2e-3, 4e-6), batch_size=8,
+                               layers=1, progress=False, curve_every=3)
+    assert run.curve["step"] == [0, 3, 6, 7]
+    assert run.curve["mean_psnr"][-1] == pytest.approx(run.mean_psnr, abs=1e-4)
+    assert run.curve["seconds"] == sorted(run.curve["seconds"])
+    untrained = paper.make_model("diffnet", layers=1)
+    first = float(paper.psnr(untrained(test[0]), test[1], 1.0).mean())
+    assert run.curve["mean_psnr"][0] == pytest.approx(first, abs=1e-4)  # step 0 is the initial model
+    assert paper.train_and_test("diffnet", train, test, epochs=1, lr=(1e-3, 1e-3), layers=1, progress=False).curve == {}

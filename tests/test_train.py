@@ -103,3 +103,22 @@ def test_predict_and_errors():
         fit(model, [1, 2, 3], TrainConfig(progress=False))
     with pytest.raises(ValueError, match="epochs or max_steps"):
         fit(model, _data(), TrainConfig(epochs=None, progress=False))
+
+
+def test_callback_sees_the_model_at_the_named_steps_without_changing_training():
+    data = _data()
+    cfg = TrainConfig(epochs=3, batch_size=10, lr=1e-2, seed=2, progress=False)  # 21 steps
+    seen = []
+
+    def record(step, model):
+        assert not model.training and not torch.is_grad_enabled()
+        seen.append((step, evaluate(model, data)))
+
+    a, b = _model(), _model()
+    ha = fit(a, data, cfg, callback=record, callback_every=5)
+    hb = fit(b, data, cfg)
+    assert [s for s, _ in seen] == [5, 10, 15, 20, 21]  # every 5th step and the last one
+    assert ha.step_loss == hb.step_loss  # evaluating does not perturb training
+    assert seen[-1][1] == pytest.approx(evaluate(a, data))  # the last call sees the final model
+    with pytest.raises(ValueError, match="callback_every"):
+        fit(_model(), data, cfg, callback=record, callback_every=0)

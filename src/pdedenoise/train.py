@@ -21,6 +21,9 @@ Any model that maps an input batch to an output batch trains with :func:`fit`::
   the same weights as an uninterrupted one.
 * **History**: per-step training loss and per-epoch mean training loss, validation loss, learning
   rate, wall time and throughput (images/s), returned as :class:`History`.
+* **Callback**: ``fit(..., callback=f, callback_every=k)`` calls ``f(step, model)`` after every
+  ``k``-th optimiser step and after the last one (``step`` counts from 1), e.g. to record a test
+  curve during a long run; the model is in eval mode during the call and back in train mode after.
 
 The loss is the mean squared error unless ``config.loss`` is another callable ``loss(out, target)``.
 """
@@ -177,7 +180,8 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: Data | None = None) -> History:
+def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: Data | None = None,
+        callback: Callable[[int, nn.Module], None] | None = None, callback_every: int = 100) -> History:
     """Train ``model`` in place with Adam on ``train``; return the :class:`History`.
 
     Args:
@@ -185,10 +189,15 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
         train: ``(inputs, targets)`` tensors or a Dataset of pairs.
         config: :class:`TrainConfig` (defaults: one epoch, batch 16, lr 1e-3, MSE).
         val: optional validation data, evaluated after every epoch (eval mode).
+        callback: ``callback(step, model)``, called after every ``callback_every``-th step and
+            after the last step (in eval mode, without gradients).
+        callback_every: steps between callback calls (>= 1).
     """
     cfg = config or TrainConfig()
     if cfg.epochs is None and cfg.max_steps is None:
         raise ValueError("set epochs or max_steps")
+    if callback is not None and callback_every < 1:
+        raise ValueError(f"callback_every must be >= 1, got {callback_every}")
     device = torch.device(cfg.device)
     model.to(device)
     dataset = as_dataset(train)
@@ -235,7 +244,7 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
             if history.steps >= total_steps:
                 break
             loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen)
-            t0, seen, running = time.perf_counter(), 0, 0.0
+            t0, seen, running, t_callback = time.perf_counter(), 0, 0.0, 0.0
             for x, y in loader:
                 if history.steps >= total_steps:
                     break
@@ -258,7 +267,14 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{value:.3g}", lr=f"{opt.param_groups[0]['lr']:.2g}")
-            dt = time.perf_counter() - t0
+                if callback is not None and (history.steps % callback_every == 0 or history.steps == total_steps):
+                    tc = time.perf_counter()
+                    model.eval()
+                    with torch.no_grad():
+                        callback(history.steps, model)
+                    model.train()
+                    t_callback += time.perf_counter() - tc  # not training time
+            dt = time.perf_counter() - t0 - t_callback
             history.epoch.append(epoch + 1)
             history.train_loss.append(running / max(seen, 1))
             history.val_loss.append(evaluate(model, val, cfg.batch_size, cfg.device, loss_fn) if val is not None

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -156,6 +156,8 @@ class Run:
     psnr: torch.Tensor
     rel_error: torch.Tensor
     seconds: float
+    #: test curve during training (``curve_every`` set): ``step``, ``mean_psnr`` and ``seconds`` lists
+    curve: dict = field(default_factory=dict)
 
     @property
     def mean_psnr(self) -> float:
@@ -171,16 +173,30 @@ class Run:
 def train_and_test(kind: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
                    epochs: int | None, lr: tuple[float, float], batch_size: int = 16, max_steps: int | None = None,
                    layers: int = 5, unet_width: int = 64, seed: int = 0, device: str = "cpu",
-                   progress: bool = True, desc: str | None = None) -> Run:
-    """Build, train (Adam, exponential lr decay ``lr[0] -> lr[1]``, MSE) and test one model."""
+                   progress: bool = True, desc: str | None = None, curve_every: int | None = None) -> Run:
+    """Build, train (Adam, exponential lr decay ``lr[0] -> lr[1]``, MSE) and test one model.
+
+    With ``curve_every`` the mean test PSNR is also taken before training and after every
+    ``curve_every`` optimiser steps (and the last), into :attr:`Run.curve`.
+    """
     t0 = time.perf_counter()
     model = make_model(kind, layers, unet_width, seed=seed)
     cfg = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr[0], lr_final=lr[1],
                       seed=seed, device=device, progress=progress, desc=desc or kind)
-    history = fit(model, train, cfg)
+    curve: dict = {"step": [], "mean_psnr": [], "seconds": []}
+
+    def record(step: int, net: torch.nn.Module) -> None:
+        out = predict(net, test[0], batch_size=32, device=device)
+        curve["step"].append(step)
+        curve["mean_psnr"].append(float(psnr(out, test[1], data_range=1.0).mean()))
+        curve["seconds"].append(time.perf_counter() - t0)
+
+    if curve_every:
+        record(0, model.to(device))
+    history = fit(model, train, cfg, callback=record if curve_every else None, callback_every=curve_every or 1)
     out = predict(model, test[0], batch_size=32, device=device)
     return Run(kind, model.cpu(), history, out, psnr(out, test[1], data_range=1.0), relative_error(out, test[1]),
-               time.perf_counter() - t0)
+               time.perf_counter() - t0, curve if curve_every else {})
 
 
 # --------------------------------------------------------------------------- interpretation
