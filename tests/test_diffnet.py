@@ -110,3 +110,19 @@ def test_learning_curve_is_recorded_and_ends_at_the_final_test_psnr(rng):
     first = float(paper.psnr(untrained(test[0]), test[1], 1.0).mean())
     assert run.curve["mean_psnr"][0] == pytest.approx(first, abs=1e-4)  # step 0 is the initial model
     assert paper.train_and_test("diffnet", train, test, epochs=1, lr=(1e-3, 1e-3), layers=1, progress=False).curve == {}
+
+
+def test_long_run_tables_compare_with_the_published_numbers_and_say_how_long_the_run_was():
+    discs = {"job": "discs", "summary": {"mean_psnr": 84.0, "mean_rel_error": 1e-2}, "curve": {"step": [0, 1152]}}
+    t = paper.long_run_table(discs)
+    assert list(t.verdict) == ["close", "not reproduced"]  # 2.24 dB below; an error 40x larger is beyond a factor 10
+    assert t.difference[0] == pytest.approx(84.0 - 86.24)
+    assert "1152 steps" in t.reason[0]
+    inv = {"job": "1pct", "summary": {"mean_psnr": 33.5},
+           "protocol": {"steps": 20_250, "n_train": 8192, "crop": 48},
+           "at_96px": {"STL-10 subset 96px": {"diffnet_psnr": 34.0}, "BSDS500 val 96px": {"diffnet_psnr": 30.0}}}
+    t = paper.long_run_table(inv)
+    assert list(t.quantity) == ["DiffNet, 1% noise, mean test PSNR, BSDS500 val 48px",
+                                "DiffNet, 1% noise, mean test PSNR, STL-10 subset 96px"]
+    assert list(t.verdict) == ["reproduced", "reproduced"] and (t.published == 34.21).all()
+    assert "20% of the paper's" in t.reason[0]  # 20,250 of 101,250 steps

@@ -85,6 +85,12 @@ PARAMETERS: dict[str, Published] = {
 
 #: The training protocol of Exp. 2.
 TRAINING = dict(batch_size=16, epochs=18, diffnet_lr=(2e-3, 4e-6), unet_lr=(5e-4, 2e-5))
+#: Optimiser steps of the paper's Exp. 2 (90,000 images, 18 epochs, batch 16).
+PAPER_STEPS = math.ceil(90_000 / 16) * 18
+
+#: Verdict tolerances (reproduced, close), fixed before any result: PSNR in dB, DiffNet-minus-U-Net
+#: gaps in dB, relative errors compared as log10 (0.3 = a factor of 2, 1 = a factor of 10).
+TOLERANCES = dict(psnr=(1.0, 3.0), gap=(1.5, 3.0), log_rel=(0.3, 1.0))
 
 LAMBDA = 0.2
 PM_DT = 0.1
@@ -221,6 +227,40 @@ def alpha(model: DiffNet, x: torch.Tensor, weighted: bool = True) -> float:
     sums = filter_sums(model, x)
     vals = [(abs(float(layer.dt)) if weighted else 1.0) * float(s.abs().mean()) for s, layer in zip(sums, model.layers)]
     return sum(vals) / len(vals)
+
+
+def long_run_table(record: dict) -> "pd.DataFrame":
+    """Published vs reproduced for one record of ``tools/record_diffnet_long.py`` (a results JSON dict).
+
+    ``discs``: Exp. 1's test PSNR and log10 relative error (the paper's protocol exactly).
+    ``nonoise`` / ``1pct``: Exp. 2's mean test PSNR, on BSDS500 val crops of the training size and on the
+    STL-10 subset at 96x96, each with the run's steps as a fraction of the paper's in the reason.
+    """
+    import pandas as pd
+
+    from ..scoreboard import compare
+
+    job, summ = record["job"], record["summary"]
+    if job == "discs":
+        pub = DECONVOLUTION["test PSNR"]
+        rel = DECONVOLUTION["relative l2 error"]
+        steps = len(record["curve"]["step"]) and record["curve"]["step"][-1]
+        why = f"paper's protocol, {steps} steps, CPU"
+        return pd.concat([
+            compare({"Exp. 1 test PSNR": pub}, {"Exp. 1 test PSNR": summ["mean_psnr"]}, *TOLERANCES["psnr"],
+                    reasons={"Exp. 1 test PSNR": why}),
+            compare({"Exp. 1 log10 relative l2 error": Published(math.log10(rel.value), rel.source)},
+                    {"Exp. 1 log10 relative l2 error": math.log10(summ["mean_rel_error"])}, *TOLERANCES["log_rel"],
+                    reasons={"Exp. 1 log10 relative l2 error": why}),
+        ], ignore_index=True)
+    key = {"nonoise": "DiffNet, no noise, mean test PSNR", "1pct": "DiffNet, 1% noise, mean test PSNR"}[job]
+    proto = record["protocol"]
+    why = (f"{proto['steps']:,} steps ({proto['steps'] / PAPER_STEPS:.0%} of the paper's), "
+           f"{proto['n_train']:,} BSDS500 crops of {proto['crop']}px, CPU")
+    rows = {f"{key}, BSDS500 val {proto['crop']}px": summ["mean_psnr"]}
+    rows.update({f"{key}, {name}": v["diffnet_psnr"] for name, v in record.get("at_96px", {}).items()
+                 if name.startswith("STL-10")})
+    return compare({k: INVERSE[key] for k in rows}, rows, *TOLERANCES["psnr"], reasons={k: why for k in rows})
 
 
 def psnr_gain(a: torch.Tensor, b: torch.Tensor) -> float:
