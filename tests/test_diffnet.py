@@ -126,3 +126,17 @@ def test_long_run_tables_compare_with_the_published_numbers_and_say_how_long_the
                                 "DiffNet, 1% noise, mean test PSNR, STL-10 subset 96px"]
     assert list(t.verdict) == ["reproduced", "reproduced"] and (t.published == 34.21).all()
     assert "20% of the paper's" in t.reason[0]  # 20,250 of 101,250 steps
+
+
+def test_identity_init_starts_as_relu_and_still_learns(rng):
+    x = torch.rand(4, 1, 10, 10, generator=rng) - 0.2
+    net = DiffNet(layers=3, hidden=8, init="identity")
+    torch.testing.assert_close(net(x), torch.relu(x))  # zeta = 0 in every layer
+    assert count_parameters(net) == diffnet_parameter_count(layers=3, hidden=8)  # same network, other start
+    glorot = DiffNet(layers=3, hidden=8)
+    assert not torch.allclose(glorot(x), torch.relu(x))  # the authors' start is a random stencil
+    loss = ((net(x) - 0.5 * x) ** 2).mean()
+    loss.backward()
+    assert net.layers[0].estimator.convs[-1].weight.grad.abs().sum() > 0  # the zero layer gets a gradient
+    with pytest.raises(ValueError, match="unknown init"):
+        DiffNet(init="zeros")

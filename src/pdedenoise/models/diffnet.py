@@ -40,6 +40,8 @@ from torch import nn
 from ..stencils import BoundaryCondition, check_image, neighbours
 
 N_FILTERS = 5
+#: Initialisations of the filter estimators (see :class:`FilterEstimator`).
+INITS = ("glorot", "identity")
 
 
 # --------------------------------------------------------------------------- functional core
@@ -110,17 +112,26 @@ class FilterEstimator(nn.Module):
 
     ``conv_layers - 1`` 3x3 convolutions with ``hidden`` channels, each followed by ReLU, and a
     last 3x3 convolution to 5 channels without nonlinearity; zero padding ("same" size).
-    Weights are Glorot-uniform and biases zero, as TensorFlow's default the authors used.
+
+    ``init="glorot"`` (default): Glorot-uniform weights and zero biases, TensorFlow's default that the
+    authors used; the first layers then predict random stencils. ``init="identity"``: the same, but the
+    last convolution starts at zero, so ``zeta = 0`` and the layer starts as the identity map (like the
+    residual U-Net); an option for the chapter's ablation, not the paper's choice.
     """
 
-    def __init__(self, in_channels: int = 1, hidden: int = 32, conv_layers: int = 4, bias: bool = True):
+    def __init__(self, in_channels: int = 1, hidden: int = 32, conv_layers: int = 4, bias: bool = True,
+                 init: str = "glorot"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; use one of {INITS}")
         chans = [in_channels] + [hidden] * (conv_layers - 1) + [N_FILTERS]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, bias=bias) for a, b in zip(chans[:-1], chans[1:]))
         for conv in self.convs:
             nn.init.xavier_uniform_(conv.weight)
             if conv.bias is not None:
                 nn.init.zeros_(conv.bias)
+        if init == "identity":
+            nn.init.zeros_(self.convs[-1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for k, conv in enumerate(self.convs):
@@ -136,12 +147,14 @@ class DiffLayer(nn.Module):
     Args:
         dt: initial step size (0.2 in the authors' code); learnable unless ``learnable_dt=False``.
         bc: boundary ghost pixels of the neighbour images.
+        init: ``"glorot"`` (the authors') or ``"identity"`` (the layer starts as the identity map).
     """
 
     def __init__(self, in_channels: int = 1, hidden: int = 32, conv_layers: int = 4, dt: float = 0.2,
-                 learnable_dt: bool = True, bc: BoundaryCondition = "neumann", bias: bool = True):
+                 learnable_dt: bool = True, bc: BoundaryCondition = "neumann", bias: bool = True,
+                 init: str = "glorot"):
         super().__init__()
-        self.estimator = FilterEstimator(in_channels, hidden, conv_layers, bias)
+        self.estimator = FilterEstimator(in_channels, hidden, conv_layers, bias, init)
         t = torch.tensor(float(dt))
         if learnable_dt:
             self.dt = nn.Parameter(t)
@@ -160,16 +173,17 @@ class DiffNet(nn.Module):
 
     Input and output: (N, C, H, W), value scale of the training data (0–1 in the paper).
     ``DiffNet()`` is the paper's 5-layer network with 4-layer estimators: 101,310 parameters.
+    ``init="identity"`` starts every layer as the identity map (the network then starts as ``relu``).
     """
 
     def __init__(self, layers: int = 5, conv_layers: int = 4, hidden: int = 32, in_channels: int = 1,
                  dt: float = 0.2, learnable_dt: bool = True, bc: BoundaryCondition = "neumann",
-                 bias: bool = True, final_relu: bool = True):
+                 bias: bool = True, final_relu: bool = True, init: str = "glorot"):
         super().__init__()
         self.config = dict(layers=layers, conv_layers=conv_layers, hidden=hidden, in_channels=in_channels,
-                           dt=dt, learnable_dt=learnable_dt, bc=bc, bias=bias, final_relu=final_relu)
+                           dt=dt, learnable_dt=learnable_dt, bc=bc, bias=bias, final_relu=final_relu, init=init)
         self.layers = nn.ModuleList(
-            DiffLayer(in_channels, hidden, conv_layers, dt, learnable_dt, bc, bias) for _ in range(layers))
+            DiffLayer(in_channels, hidden, conv_layers, dt, learnable_dt, bc, bias, init) for _ in range(layers))
         self.final_relu = final_relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

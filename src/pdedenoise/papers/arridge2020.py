@@ -136,11 +136,13 @@ def make_pairs(clean: torch.Tensor, task: str, noise: float = 0.0, seed: int = 0
 # --------------------------------------------------------------------------- models and runs
 
 
-def make_model(kind: str, layers: int = 5, unet_width: int = 64, bc: BoundaryCondition = BC, seed: int = 0):
-    """``"diffnet"`` (``layers`` layers, 4-layer estimators) or ``"unet"`` (residual U-Net), seeded init."""
+def make_model(kind: str, layers: int = 5, unet_width: int = 64, bc: BoundaryCondition = BC, seed: int = 0,
+               init: str = "glorot"):
+    """``"diffnet"`` (``layers`` layers, 4-layer estimators, ``init`` of its estimators) or ``"unet"``
+    (residual U-Net, which starts as the identity), seeded init."""
     seed_everything(seed)
     if kind == "diffnet":
-        return DiffNet(layers=layers, bc=bc)
+        return DiffNet(layers=layers, bc=bc, init=init)
     if kind == "unet":
         return UNet(width=unet_width)
     raise ValueError(f"unknown model {kind!r}; use 'diffnet' or 'unet'")
@@ -179,14 +181,16 @@ class Run:
 def train_and_test(kind: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
                    epochs: int | None, lr: tuple[float, float], batch_size: int = 16, max_steps: int | None = None,
                    layers: int = 5, unet_width: int = 64, seed: int = 0, device: str = "cpu",
-                   progress: bool = True, desc: str | None = None, curve_every: int | None = None) -> Run:
+                   progress: bool = True, desc: str | None = None, curve_every: int | None = None,
+                   init: str = "glorot") -> Run:
     """Build, train (Adam, exponential lr decay ``lr[0] -> lr[1]``, MSE) and test one model.
 
     With ``curve_every`` the mean test PSNR is also taken before training and after every
-    ``curve_every`` optimiser steps (and the last), into :attr:`Run.curve`.
+    ``curve_every`` optimiser steps (and the last), into :attr:`Run.curve`. ``init`` is DiffNet's
+    initialisation (``"glorot"``, the authors', or ``"identity"``; ignored for the U-Net).
     """
     t0 = time.perf_counter()
-    model = make_model(kind, layers, unet_width, seed=seed)
+    model = make_model(kind, layers, unet_width, seed=seed, init=init)
     cfg = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr[0], lr_final=lr[1],
                       seed=seed, device=device, progress=progress, desc=desc or kind)
     curve: dict = {"step": [], "mean_psnr": [], "seconds": []}
