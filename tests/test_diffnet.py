@@ -82,6 +82,8 @@ def test_forward_model_matches_the_shared_solver(rng):
     # diffusion conserves the mean with zero-flux boundaries and smooths
     torch.testing.assert_close(u.mean(dim=(1, 2, 3)), paper.make_pairs(u, "forward")[1].mean(dim=(1, 2, 3)),
                                rtol=1e-5, atol=1e-6)
+    # chunking the forward model over the images changes nothing
+    torch.testing.assert_close(paper.make_pairs(x, "forward", chunk=1)[1], expected, rtol=0, atol=0)
     inp, tgt = paper.make_pairs(x, "inverse", noise=0.01, seed=3)
     torch.testing.assert_close(tgt, x)
     assert abs(float((inp - expected).std()) - 0.01) < 2e-3

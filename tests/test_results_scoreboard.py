@@ -39,6 +39,14 @@ def test_save_results_writes_json_with_provenance(tmp_path):
     assert path.stat().st_mode & 0o044, "results must be readable by others, like any file the user writes"
 
 
+def test_long_runs_keep_the_provenance_of_their_start(tmp_path):
+    start = {**results.provenance(), "commit": "abc1234", "date": "2026-01-01T00:00:00+00:00"}
+    path = results.save_results("long", "medium", {"x": 1}, root=tmp_path, provenance_at_start=start)
+    prov = json.loads(path.read_text())["provenance"]
+    assert prov["commit"] == "abc1234" and prov["date"] == "2026-01-01T00:00:00+00:00"
+    assert prov["finished"] > prov["date"]  # when it ended, taken at save time
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path):
     target = tmp_path / "out.json"
     target.write_text('{"old": true}')

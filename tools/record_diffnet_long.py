@@ -34,7 +34,7 @@ import torch
 from pdedenoise import imagesets
 from pdedenoise.metrics import psnr
 from pdedenoise.papers import arridge2020 as paper
-from pdedenoise.results import load_results, results_dir, save_results, write_json_atomic
+from pdedenoise.results import load_results, provenance, results_dir, save_results, write_json_atomic
 from pdedenoise.train import predict
 
 NAME = "04_diffnet_long"
@@ -132,6 +132,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     results_dir(SCALE).mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + 60 * args.minutes
+    started = provenance()  # the commit that runs, even if the checkout moves on during the hours
     for job in args.jobs.split(","):
         t0 = time.perf_counter()
         if job == "discs":
@@ -146,7 +147,7 @@ def main(argv=None) -> None:
         out["wall_seconds"] = time.perf_counter() - t0
         out["threads"] = args.threads
         out["tables"] = {job: paper.long_run_table(out)}
-        path = save_results(f"{NAME}_{job}", SCALE, out)
+        path = save_results(f"{NAME}_{job}", SCALE, out, provenance_at_start=started)
         print(f"[{job}] {out['summary']['mean_psnr']:.2f} dB in {out['wall_seconds'] / 60:.1f} min -> {path}", flush=True)
 
 

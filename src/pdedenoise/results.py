@@ -116,12 +116,18 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
 
 
 def save_results(name: str, scale: str, payload: dict[str, Any], device: str | torch.device = "cpu",
-                 root: Path | None = None) -> Path:
+                 root: Path | None = None, provenance_at_start: dict[str, Any] | None = None) -> Path:
     """Store ``payload`` as ``results/<scale>/<name>.json`` with a ``provenance`` block.
 
-    Tensors, arrays and DataFrames are converted to plain JSON. Returns the path written.
+    For a long run, pass the :func:`provenance` taken when it started as ``provenance_at_start``: the
+    commit that ran is then recorded even if the checkout moved on meanwhile, and the time it ended
+    is added as ``finished``. Tensors, arrays and DataFrames are converted to plain JSON. Returns the
+    path written.
     """
-    data = {"name": name, "scale": scale, "provenance": provenance(device), **payload}
+    prov = provenance(device)
+    if provenance_at_start is not None:
+        prov = {**provenance_at_start, "finished": prov["date"]}
+    data = {"name": name, "scale": scale, "provenance": prov, **payload}
     return write_json_atomic(results_dir(scale, root) / f"{name}.json", data)
 
 

@@ -122,10 +122,17 @@ def add_noise(y: torch.Tensor, level: float, seed: int) -> torch.Tensor:
 
 
 def make_pairs(clean: torch.Tensor, task: str, noise: float = 0.0, seed: int = 0,
-               bc: BoundaryCondition = BC) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) for ``task``: ``"forward"`` (u -> PM(u)) or ``"inverse"`` (PM(u) + noise -> u)."""
+               bc: BoundaryCondition = BC, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) for ``task``: ``"forward"`` (u -> PM(u)) or ``"inverse"`` (PM(u) + noise -> u).
+
+    ``clean``: (N, 1, H, W), values 0–1. The forward model runs ``chunk`` images at a time, so the
+    paper's 90,000 crops need a few hundred MB of working memory rather than tens of GB.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     with torch.no_grad():
-        diffused = forward_model(clean, bc)
+        diffused = torch.cat([forward_model(clean[i:i + chunk], bc) for i in range(0, clean.shape[0], chunk)]) \
+            if clean.shape[0] else clean.clone()
     if task == "forward":
         return clean, diffused
     if task == "inverse":
