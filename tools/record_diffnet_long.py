@@ -10,6 +10,10 @@ Jobs (run in the order given, sharing one time budget):
 ``discs``
     Exp. 1 exactly at the paper's size: 1024 training and 128 test discs of 64x64, isotropic diffusion
     to T = 1, 3-layer DiffNet, batch 16, 18 epochs, lr 2e-3 -> 4e-6 (1,152 steps).
+``discs_forward``
+    the same discs, data and training, but learning the other direction (disc -> diffused disc), to
+    see how accurately three DiffNet layers learn the linear diffusion itself. A side measurement,
+    without a published counterpart of its own, so without a verdict table.
 ``nonoise`` / ``1pct``
     Exp. 2 inverse of Perona–Malik (no noise / 1 % noise), 5-layer DiffNet, ``--crop`` px crops of BSDS500
     train+test (``--n-train``), tested on BSDS500 val crops, and at the end on val crops and the STL-10
@@ -56,20 +60,24 @@ def seconds_per_step(layers: int, crop: int, batch: int, repeats: int = 12) -> f
     return (time.perf_counter() - t0) / repeats
 
 
-def run_discs(args) -> dict:
+def run_discs(args, forward: bool = False) -> dict:
     size, n_train, n_test, epochs = 64, 1024, 128, args.disc_epochs
     train = imagesets.discs(n_train, size, seed=args.seed)
     test = imagesets.discs(n_test, size, seed=args.seed + 10_000)
     with torch.no_grad():
         blur_train, blur_test = paper.blur(train), paper.blur(test)
-    run = paper.train_and_test("diffnet", (blur_train, train), (blur_test, test), epochs=epochs,
+    job = "discs_forward" if forward else "discs"
+    pairs_train, pairs_test = ((train, blur_train), (test, blur_test)) if forward else \
+        ((blur_train, train), (blur_test, test))
+    run = paper.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs,
                                lr=paper.TRAINING["diffnet_lr"], layers=3, seed=args.seed, curve_every=32,
-                               desc="Exp 1 discs, paper protocol")
-    torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_discs.pt")
-    return {"job": "discs", "protocol": dict(size=size, n_train=n_train, n_test=n_test, epochs=epochs, layers=3,
+                               desc=f"Exp 1 {job}, paper protocol")
+    torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
+    return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, epochs=epochs, layers=3,
                                              batch_size=16, lr=paper.TRAINING["diffnet_lr"]),
-            "input_psnr": float(psnr(blur_test, test, 1.0).mean()), "summary": run.summary(), "curve": run.curve,
-            "dts": run.model.dts, "published": {"test PSNR": 86.24, "relative l2 error": 2.5e-4}}
+            "input_psnr": float(psnr(pairs_test[0], pairs_test[1], 1.0).mean()), "summary": run.summary(),
+            "curve": run.curve, "dts": run.model.dts,
+            "published": {"test PSNR": 86.24, "relative l2 error": 2.5e-4} if not forward else {}}
 
 
 def run_inverse(args, job: str, seconds: float) -> dict:
@@ -110,7 +118,7 @@ def run_inverse(args, job: str, seconds: float) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--jobs", default="discs,nonoise", help="comma-separated: discs, nonoise, 1pct")
+    ap.add_argument("--jobs", default="discs,nonoise", help="comma-separated: discs, discs_forward, nonoise, 1pct")
     ap.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget for all jobs together")
     ap.add_argument("--crop", type=int, default=48)
     ap.add_argument("--n-train", type=int, default=8192)
@@ -125,6 +133,8 @@ def main(argv=None) -> None:
     if args.retable:
         for path in sorted(results_dir(SCALE).glob(f"{NAME}_*.json")):
             record = load_results(path.stem, SCALE)
+            if record["job"] == "discs_forward":
+                continue
             record["tables"] = {record["job"]: paper.long_run_table(record)}
             write_json_atomic(path, record)
             print("tables rebuilt:", path)
@@ -135,18 +145,19 @@ def main(argv=None) -> None:
     started = provenance()  # the commit that runs, even if the checkout moves on during the hours
     for job in args.jobs.split(","):
         t0 = time.perf_counter()
-        if job == "discs":
-            out = run_discs(args)
+        if job in ("discs", "discs_forward"):
+            out = run_discs(args, forward=job == "discs_forward")
         elif job in ("nonoise", "1pct"):
             left = deadline - time.monotonic()
             if left < 120:
                 raise SystemExit(f"[{job}] less than 2 minutes left of --minutes {args.minutes}; give more time")
             out = run_inverse(args, job, left)
         else:
-            raise SystemExit(f"unknown job {job!r}; use discs, nonoise or 1pct")
+            raise SystemExit(f"unknown job {job!r}; use discs, discs_forward, nonoise or 1pct")
         out["wall_seconds"] = time.perf_counter() - t0
         out["threads"] = args.threads
-        out["tables"] = {job: paper.long_run_table(out)}
+        if job != "discs_forward":
+            out["tables"] = {job: paper.long_run_table(out)}
         path = save_results(f"{NAME}_{job}", SCALE, out, provenance_at_start=started)
         print(f"[{job}] {out['summary']['mean_psnr']:.2f} dB in {out['wall_seconds'] / 60:.1f} min -> {path}", flush=True)
 
