@@ -119,7 +119,7 @@ def test_long_run_tables_compare_with_the_published_numbers_and_say_how_long_the
     t = paper.long_run_table(discs)
     assert list(t.verdict) == ["close", "not reproduced"]  # 2.24 dB below; an error 40x larger is beyond a factor 10
     assert t.difference[0] == pytest.approx(84.0 - 86.24)
-    assert "1152 steps" in t.reason[0]
+    assert "1152 steps" in t.reason[0] and list(t.quantity) == ["Exp. 1 test PSNR", "Exp. 1 log10 relative l2 error"]
     inv = {"job": "1pct", "summary": {"mean_psnr": 33.5},
            "protocol": {"steps": 20_250, "n_train": 8192, "crop": 48},
            "at_96px": {"STL-10 subset 96px": {"diffnet_psnr": 34.0}, "BSDS500 val 96px": {"diffnet_psnr": 30.0}}}

@@ -240,6 +240,22 @@ def alpha(model: DiffNet, x: torch.Tensor, weighted: bool = True) -> float:
     return sum(vals) / len(vals)
 
 
+def deconvolution_table(test_psnr: float, rel_error: float, reason: str = "") -> "pd.DataFrame":
+    """Exp. 1 published vs reproduced: test PSNR (dB) and the relative l2 error on a log10 scale."""
+    import pandas as pd
+
+    from ..scoreboard import compare
+
+    rel = DECONVOLUTION["relative l2 error"]
+    log_key = "Exp. 1 log10 relative l2 error"
+    return pd.concat([
+        compare({"Exp. 1 test PSNR": DECONVOLUTION["test PSNR"]}, {"Exp. 1 test PSNR": test_psnr}, *TOLERANCES["psnr"],
+                reasons={"Exp. 1 test PSNR": reason}),
+        compare({log_key: Published(math.log10(rel.value), rel.source)}, {log_key: math.log10(rel_error)},
+                *TOLERANCES["log_rel"], reasons={log_key: reason}),
+    ], ignore_index=True)
+
+
 def long_run_table(record: dict) -> "pd.DataFrame":
     """Published vs reproduced for one record of ``tools/record_diffnet_long.py`` (a results JSON dict).
 
@@ -253,17 +269,8 @@ def long_run_table(record: dict) -> "pd.DataFrame":
 
     job, summ = record["job"], record["summary"]
     if job == "discs":
-        pub = DECONVOLUTION["test PSNR"]
-        rel = DECONVOLUTION["relative l2 error"]
-        steps = len(record["curve"]["step"]) and record["curve"]["step"][-1]
-        why = f"paper's protocol, {steps} steps, CPU"
-        return pd.concat([
-            compare({"Exp. 1 test PSNR": pub}, {"Exp. 1 test PSNR": summ["mean_psnr"]}, *TOLERANCES["psnr"],
-                    reasons={"Exp. 1 test PSNR": why}),
-            compare({"Exp. 1 log10 relative l2 error": Published(math.log10(rel.value), rel.source)},
-                    {"Exp. 1 log10 relative l2 error": math.log10(summ["mean_rel_error"])}, *TOLERANCES["log_rel"],
-                    reasons={"Exp. 1 log10 relative l2 error": why}),
-        ], ignore_index=True)
+        steps = record["curve"]["step"][-1] if record["curve"]["step"] else 0
+        return deconvolution_table(summ["mean_psnr"], summ["mean_rel_error"], f"paper's protocol, {steps} steps, CPU")
     key = {"nonoise": "DiffNet, no noise, mean test PSNR", "1pct": "DiffNet, 1% noise, mean test PSNR"}[job]
     proto = record["protocol"]
     why = (f"{proto['steps']:,} steps ({proto['steps'] / PAPER_STEPS:.0%} of the paper's), "
