@@ -142,3 +142,14 @@ def test_identity_init_starts_as_relu_and_still_learns(rng):
     assert net.layers[0].estimator.convs[-1].weight.grad.abs().sum() > 0  # the zero layer gets a gradient
     with pytest.raises(ValueError, match="unknown init"):
         DiffNet(init="zeros")
+
+
+def test_exact_inverse_undoes_the_forward_model_and_backward_steps_are_first_order():
+    u = torch.rand(3, 1, 20, 20, generator=torch.Generator().manual_seed(4)) * 0.8 + 0.1
+    y = paper.forward_model(u.double())
+    torch.testing.assert_close(paper.exact_inverse(y), u.double(), rtol=0, atol=1e-10)  # a contraction, converged
+    assert float((paper.exact_inverse(y, iterations=3) - u).abs().max()) > 1e-6  # ... but only after enough iterations
+    err = [float((paper.backward_steps(y, steps=k) - u).pow(2).mean()) for k in (4, 16)]
+    err_in = float((y - u).pow(2).mean())
+    assert err[0] < 0.5 * err_in  # undoes much of the diffusion without training
+    assert err[1] < err[0]  # smaller backward steps are closer (first order in dt, g from the diffused image)

@@ -73,7 +73,7 @@ def run_discs(args, forward: bool = False) -> dict:
                                lr=paper.TRAINING["diffnet_lr"], layers=3, seed=args.seed, curve_every=32,
                                desc=f"Exp 1 {job}, paper protocol")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
-    return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, epochs=epochs, layers=3,
+    return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs, layers=3,
                                              batch_size=16, lr=paper.TRAINING["diffnet_lr"]),
             "input_psnr": float(psnr(pairs_test[0], pairs_test[1], 1.0).mean()), "summary": run.summary(),
             "curve": run.curve, "dts": run.model.dts,
@@ -109,7 +109,8 @@ def run_inverse(args, job: str, seconds: float) -> dict:
     published = {"nonoise": {"DiffNet, no noise, mean test PSNR": 63.72},
                  "1pct": {"DiffNet, 1% noise, mean test PSNR": 34.21}}[job]
     return {"job": job, "noise": level,
-            "protocol": dict(crop=args.crop, n_train=args.n_train, n_test=args.n_test, steps=steps, batch_size=16,
+            "protocol": dict(crop=args.crop, n_train=args.n_train, n_test=args.n_test, seed=args.seed, steps=steps,
+                             batch_size=16,
                              epochs_equivalent=steps * 16 / args.n_train, lr=paper.TRAINING["diffnet_lr"],
                              calibrated_seconds_per_step=sps, paper_steps=math.ceil(90_000 / 16) * 18),
             "input_psnr": float(psnr(test[0], test[1], 1.0).mean()), "summary": run.summary(), "curve": run.curve,

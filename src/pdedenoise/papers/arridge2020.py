@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..diffusion import heat_spectral, perona_malik
+from ..diffusion import heat_spectral, perona_malik, perona_malik_step
 from ..metrics import psnr
 from ..models.diffnet import DiffNet, count_parameters, filter_sum
 from ..models.unet import UNet
@@ -110,6 +110,39 @@ def forward_model(u: torch.Tensor, bc: BoundaryCondition = BC) -> torch.Tensor:
 def blur(u: torch.Tensor, T: float = 1.0, bc: BoundaryCondition = BC) -> torch.Tensor:
     """Exp. 1's isotropic diffusion ``u_t = Laplacian(u)`` to time ``T`` (exact semi-discrete flow)."""
     return heat_spectral(u, 1.0, T, bc)
+
+
+def backward_steps(y: torch.Tensor, steps: int = PM_STEPS, bc: BoundaryCondition = BC) -> torch.Tensor:
+    """A hand-set DiffNet: explicit Perona–Malik steps backwards in time over the forward model's 0.4.
+
+    Each of the ``steps`` steps ``x <- x - dt div(g(x) grad x)``, ``dt = 0.4 / steps`` (0.1 by default),
+    is a DiffNet layer whose filters are set by hand: ``zeta_1..4`` the edge diffusivities, ``zeta_5``
+    their sum, and a negative step ``-dt``. Undoes the forward
+    model to first order in dt (it evaluates g on the diffused image, not the original), with no
+    training. ``y``: (N, C, H, W), 0–1; returns the same shape (negative values set to 0, as DiffNet's ReLU).
+    """
+    x = y
+    for _ in range(steps):
+        x = perona_malik_step(x, LAMBDA, -PM_DT * PM_STEPS / steps, "rational", bc, "average")
+    return x.clamp_min(0)
+
+
+@torch.no_grad()
+def exact_inverse(y: torch.Tensor, iterations: int = 60, bc: BoundaryCondition = BC) -> torch.Tensor:
+    """The exact inverse of :func:`forward_model`, by a fixed-point iteration per step (not a network).
+
+    Each forward step is ``y = x + dt div(g(x) grad x)``; its ``x`` is the fixed point of
+    ``x <- y - dt div(g(x) grad x)``, a contraction while ``dt`` times the largest eigenvalue of the
+    diffusion operator stays below 1 (``0.1 x 8 g_max = 0.8`` here). It shows how well posed the
+    noise-free problem is: the error left is float32 round-off. ``y``: (N, C, H, W) -> same.
+    """
+    x = y
+    for _ in range(PM_STEPS):
+        target, z = x, x
+        for _ in range(iterations):
+            z = target - (perona_malik_step(z, LAMBDA, PM_DT, "rational", bc, "average") - z)
+        x = z
+    return x
 
 
 def add_noise(y: torch.Tensor, level: float, seed: int) -> torch.Tensor:
