@@ -109,7 +109,8 @@ def test_learning_curve_is_recorded_and_ends_at_the_final_test_psnr(rng):
     assert run.curve["mean_psnr"][-1] == pytest.approx(run.mean_psnr, abs=1e-4)
     assert run.curve["seconds"] == sorted(run.curve["seconds"])
     untrained = paper.make_model("diffnet", layers=1)
-    first = float(paper.psnr(untrained(test[0]), test[1], 1.0).mean())
+    with torch.no_grad():
+        first = float(paper.psnr(untrained(test[0]), test[1], 1.0).mean())
     assert run.curve["mean_psnr"][0] == pytest.approx(first, abs=1e-4)  # step 0 is the initial model
     assert paper.train_and_test("diffnet", train, test, epochs=1, lr=(1e-3, 1e-3), layers=1, progress=False).curve == {}
 
