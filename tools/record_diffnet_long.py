@@ -25,6 +25,7 @@ Writes ``results/medium/04_diffnet_long_<job>.json`` (with provenance and a ``ta
 vs reproduced numbers, :func:`pdedenoise.papers.arridge2020.long_run_table`) and the DiffNet weights beside it::
 
     python tools/record_diffnet_long.py --jobs discs,nonoise --minutes 90 --threads 1
+    python tools/record_diffnet_long.py --jobs nonoise --minutes 25 --device cuda   # on a GPU
     python tools/record_diffnet_long.py --retable     # rebuild the tables of recorded runs, train nothing
 """
 from __future__ import annotations
@@ -44,18 +45,22 @@ NAME = "04_diffnet_long"
 SCALE = "medium"
 
 
-def seconds_per_step(layers: int, crop: int, batch: int, repeats: int = 12) -> float:
+def seconds_per_step(layers: int, crop: int, batch: int, device: str = "cpu", repeats: int = 12) -> float:
     """Mean wall time (s) of one Adam step of a DiffNet on ``batch`` crops of ``crop`` px, after 3 warm-up steps."""
-    model = paper.make_model("diffnet", layers, seed=123)
+    model = paper.make_model("diffnet", layers, seed=123).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(batch, 1, crop, crop)
+    x = torch.rand(batch, 1, crop, crop, device=device)
     for k in range(repeats + 3):
         if k == 3:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
         loss = torch.nn.functional.mse_loss(model(x), x)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     return (time.perf_counter() - t0) / repeats
 
 
@@ -70,10 +75,10 @@ def run_discs(args, forward: bool = False) -> dict:
         ((blur_train, train), (blur_test, test))
     run = paper.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs,
                                lr=paper.TRAINING["diffnet_lr"], layers=3, seed=args.seed, curve_every=32,
-                               desc=f"Exp 1 {job}, paper protocol")
+                               device=args.device, desc=f"Exp 1 {job}, paper protocol")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
-    return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs, layers=3,
-                                             batch_size=16, lr=paper.TRAINING["diffnet_lr"]),
+    return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs,
+                                         layers=3, batch_size=16, lr=paper.TRAINING["diffnet_lr"]),
             "input_psnr": float(psnr(pairs_test[0], pairs_test[1], 1.0).mean()), "summary": run.summary(),
             "curve": run.curve, "dts": run.model.dts,
             "published": {k: v.value for k, v in paper.DECONVOLUTION.items()} if not forward else {}}
@@ -88,13 +93,13 @@ def run_inverse(args, job: str, seconds: float) -> dict:
     test = paper.make_pairs(test_clean, "inverse", level, seed=args.seed + 2)
     # a short timing in this process; under load from other processes it can be optimistic, so a
     # measured value can be given instead (--seconds-per-step)
-    sps = args.seconds_per_step or seconds_per_step(5, args.crop, 16)
+    sps = args.seconds_per_step or seconds_per_step(5, args.crop, 16, args.device)
     # leave room for the curve's evaluations and the final tests (about 4 % of the time)
     steps = max(100, int(0.94 * seconds / sps))
     every = max(1, steps // 40)
     print(f"[{job}] {sps:.3f} s/step -> {steps} steps in {seconds / 60:.1f} min, test every {every}", flush=True)
     run = paper.train_and_test("diffnet", train, test, epochs=None, max_steps=steps, lr=paper.TRAINING["diffnet_lr"],
-                               seed=args.seed, curve_every=every, desc=f"Exp 2 DiffNet, {job}")
+                               seed=args.seed, curve_every=every, device=args.device, desc=f"Exp 2 DiffNet, {job}")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
     # the paper's image size: BSDS500 val crops and the STL-10 subset at 96x96
     big = {}
@@ -102,7 +107,7 @@ def run_inverse(args, job: str, seconds: float) -> dict:
     stl = imagesets.stl10_subset(size=96)
     for name, clean in (("BSDS500 val 96px", val96), ("STL-10 subset 96px", stl)):
         x, y = paper.make_pairs(clean, "inverse", level, seed=args.seed + 3)
-        out = predict(run.model, x)
+        out = predict(run.model.to(args.device), x, device=args.device)
         big[name] = {"images": int(clean.shape[0]), "input_psnr": float(psnr(x, y, 1.0).mean()),
                      "diffnet_psnr": float(psnr(out, y, 1.0).mean())}
     key = {"nonoise": "DiffNet, no noise, mean test PSNR", "1pct": "DiffNet, 1% noise, mean test PSNR"}[job]
@@ -124,7 +129,8 @@ def main(argv=None) -> None:
     ap.add_argument("--n-test", type=int, default=128)
     ap.add_argument("--disc-epochs", type=int, default=paper.TRAINING["epochs"], help="Exp. 1 epochs (paper: 18)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per process")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--seconds-per-step", type=float, default=None,
                     help="wall time of one Exp. 2 step, to size the run (default: timed here)")
     ap.add_argument("--retable", action="store_true", help="only rebuild the tables of the recorded runs")
@@ -141,7 +147,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     results_dir(SCALE).mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + 60 * args.minutes
-    started = provenance()  # the commit that runs, even if the checkout moves on during the hours
+    started = provenance(args.device)  # the commit that runs, even if the checkout moves on during the hours
     for job in args.jobs.split(","):
         t0 = time.perf_counter()
         if job in ("discs", "discs_forward"):
@@ -157,7 +163,7 @@ def main(argv=None) -> None:
         out["threads"] = args.threads
         if job != "discs_forward":
             out["tables"] = {job: paper.long_run_table(out)}
-        path = save_results(f"{NAME}_{job}", SCALE, out, provenance_at_start=started)
+        path = save_results(f"{NAME}_{job}", SCALE, out, device=args.device, provenance_at_start=started)
         print(f"[{job}] {out['summary']['mean_psnr']:.2f} dB in {out['wall_seconds'] / 60:.1f} min -> {path}", flush=True)
 
 
