@@ -154,3 +154,25 @@ def test_exact_inverse_undoes_the_forward_model_and_backward_steps_are_first_ord
     err_in = float((y - u).pow(2).mean())
     assert err[0] < 0.5 * err_in  # undoes much of the diffusion without training
     assert err[1] < err[0]  # smaller backward steps are closer (first order in dt, g from the diffused image)
+
+
+def _bsds_available() -> bool:
+    from pdedenoise import data
+
+    try:
+        folder = data.data_dir()
+    except data.DataError:
+        return False
+    return folder is not None and (folder / "BSDS500").is_dir()
+
+
+@pytest.mark.skipif(not _bsds_available(), reason="BSDS500 is not in the data folder")
+def test_bsds_crops_are_the_splits_and_seeds_the_recorded_runs_used():
+    from pdedenoise.imagesets import grey_crops
+
+    torch.testing.assert_close(paper.bsds_crops("train", 16, 4, seed=3),
+                               grey_crops("BSDS500", ["train/*", "test/*"], 16, 4, seed=3, min_std=0.02))
+    torch.testing.assert_close(paper.bsds_crops("test", 16, 4, seed=3),
+                               grey_crops("BSDS500", ["val/*"], 16, 4, seed=4, min_std=0.02))
+    with pytest.raises(ValueError, match="unknown split"):
+        paper.bsds_crops("val", 16, 4)

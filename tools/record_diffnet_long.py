@@ -86,9 +86,8 @@ def run_discs(args, forward: bool = False) -> dict:
 
 def run_inverse(args, job: str, seconds: float) -> dict:
     level = {"nonoise": 0.0, "1pct": 1e-2}[job]
-    train_clean = imagesets.grey_crops("BSDS500", ["train/*", "test/*"], args.crop, args.n_train, seed=args.seed,
-                                       min_std=0.02)
-    test_clean = imagesets.grey_crops("BSDS500", ["val/*"], args.crop, args.n_test, seed=args.seed + 1, min_std=0.02)
+    train_clean = paper.bsds_crops("train", args.crop, args.n_train, seed=args.seed)
+    test_clean = paper.bsds_crops("test", args.crop, args.n_test, seed=args.seed)
     train = paper.make_pairs(train_clean, "inverse", level, seed=args.seed + 1)
     test = paper.make_pairs(test_clean, "inverse", level, seed=args.seed + 2)
     # a short timing in this process; under load from other processes it can be optimistic, so a
@@ -103,7 +102,7 @@ def run_inverse(args, job: str, seconds: float) -> dict:
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
     # the paper's image size: BSDS500 val crops and the STL-10 subset at 96x96
     big = {}
-    val96 = imagesets.grey_crops("BSDS500", ["val/*"], 96, args.n_test, seed=args.seed + 1, min_std=0.02)
+    val96 = paper.bsds_crops("test", 96, args.n_test, seed=args.seed)
     stl = imagesets.stl10_subset(size=96)
     for name, clean in (("BSDS500 val 96px", val96), ("STL-10 subset 96px", stl)):
         x, y = paper.make_pairs(clean, "inverse", level, seed=args.seed + 3)

@@ -154,6 +154,24 @@ def add_noise(y: torch.Tensor, level: float, seed: int) -> torch.Tensor:
     return add_gaussian_noise(y, sigma=level * 255.0, seed=seed, data_range=1.0)
 
 
+#: BSDS500 folders of each split of the chapter (BSDS500 val, which contains BSD68, is kept for testing).
+BSDS_SPLITS = {"train": ["train/*", "test/*"], "test": ["val/*"]}
+
+
+def bsds_crops(split: str, size: int, count: int, seed: int = 0) -> torch.Tensor:
+    """The chapter's grey BSDS500 crops, scaled to maximum 1: (count, 1, size, size).
+
+    ``split="train"`` draws from BSDS500 train + test with ``seed``; ``"test"`` from BSDS500 val with
+    ``seed + 1``, so one run seed gives disjoint, repeatable training and test crops everywhere (the
+    notebook, the long-run script). Flat crops (std < 0.02) are redrawn.
+    """
+    from ..imagesets import grey_crops
+
+    if split not in BSDS_SPLITS:
+        raise ValueError(f"unknown split {split!r}; use one of {sorted(BSDS_SPLITS)}")
+    return grey_crops("BSDS500", BSDS_SPLITS[split], size, count, seed=seed + (split == "test"), min_std=0.02)
+
+
 def make_pairs(clean: torch.Tensor, task: str, noise: float = 0.0, seed: int = 0,
                bc: BoundaryCondition = BC, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, targets) for ``task``: ``"forward"`` (u -> PM(u)) or ``"inverse"`` (PM(u) + noise -> u).
