@@ -3,13 +3,13 @@ import pytest
 import torch
 from PIL import Image
 
-from pdedenoise import cli, data, metrics
+from pdedenoise import cli, data, degradations, metrics
 
 
 @pytest.fixture
 def noisy_png(tmp_path):
     clean = data.embedded_image("camera")[:, :, ::2, ::2]
-    noisy = data.add_gaussian_noise(clean, sigma=25, seed=0, clip=True)
+    noisy = degradations.add_gaussian_noise(clean, sigma=25, seed=0, clip=True)
     path = tmp_path / "noisy.png"
     Image.fromarray(noisy[0, 0].round().to(torch.uint8).numpy()).save(path)
     return path, clean

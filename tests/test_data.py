@@ -1,4 +1,4 @@
-"""Data layer: registry vs staged data, fetch errors and cache hygiene, readers, noise, patches."""
+"""Data layer: registry vs staged data, fetch errors and cache hygiene, readers, patches."""
 from __future__ import annotations
 
 import shutil
@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pdedenoise import data
+from pdedenoise.data import registry
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"staged data folder {SHARED} is absent")
@@ -48,7 +49,7 @@ def test_registry_lists_datasets_and_globs():
     assert data.files("Set12") == [f"{i:02d}.png" for i in range(1, 13)]
     for ds in data.datasets():
         for rel in data.files(ds):
-            sha, size, url = data._entry(ds, rel)
+            sha, size, url = registry._entry(ds, rel)
             assert len(sha) == 64 and size > 0
             assert url == "" or url.startswith("https://raw.githubusercontent.com/")
 
@@ -63,7 +64,7 @@ def test_registry_matches_shared_data():
                 sums[name.strip()] = h
         assert sorted(sums) == data.files(ds), ds
         for rel, h in sums.items():
-            sha, size, _ = data._entry(ds, rel)
+            sha, size, _ = registry._entry(ds, rel)
             assert sha == h and (SHARED / ds / rel).stat().st_size == size, f"{ds}/{rel}"
 
 
@@ -82,9 +83,9 @@ def test_fetch_from_shared_verifies_once(monkeypatch):
     monkeypatch.chdir(SHARED.parent.parent)
     assert data.data_dir() is not None
     calls = []
-    real = data.sha256sum
-    monkeypatch.setattr(data, "sha256sum", lambda p: calls.append(p) or real(p))
-    data._VERIFIED.clear()
+    real = registry.sha256sum
+    monkeypatch.setattr(registry, "sha256sum", lambda p: calls.append(p) or real(p))
+    registry._VERIFIED.clear()
     p1 = data.fetch("Set12", "01.png")
     p2 = data.fetch("Set12", "01.png")
     assert p1 == p2 and p1.is_file() and len(calls) == 1
@@ -101,7 +102,7 @@ def test_checksum_mismatch_raises(tmp_path, monkeypatch):
     with pytest.raises(data.ChecksumError, match="delete it") as exc:
         data.fetch("Set12", "01.png")
     msg = str(exc.value)
-    assert str(bad) in msg and data._entry("Set12", "01.png")[0] in msg
+    assert str(bad) in msg and registry._entry("Set12", "01.png")[0] in msg
     assert data.fetch("Set12", "01.png", verify=False) == bad
 
 
@@ -156,7 +157,7 @@ def test_download_path_into_cache(empty_env, monkeypatch):
     monkeypatch.setattr(pooch.HTTPDownloader, "__call__", serve_local)
     p = data.fetch("STL10_subset", "airplane/ai0-passenger_plane.png")
     assert p == cache / "STL10_subset" / "airplane" / "ai0-passenger_plane.png" and p.is_file()
-    assert seen == [data._entry("STL10_subset", "airplane/ai0-passenger_plane.png")[2]]
+    assert seen == [registry._entry("STL10_subset", "airplane/ai0-passenger_plane.png")[2]]
     assert "passenger%20plane" in seen[0]
     assert data.fetch("STL10_subset", "airplane/ai0-passenger_plane.png") == p and len(seen) == 1
 
@@ -259,43 +260,6 @@ def test_embedded_image_offline(offline, monkeypatch):
     assert data.embedded_image("astronaut", grey=False).shape == (1, 3, 512, 512)
     with pytest.raises(KeyError):
         data.embedded_image("no_such_image")
-
-
-# ----------------------------------------------------------------------------- noise
-
-def test_noise_statistics_and_seeding():
-    x = torch.full((1, 1, 512, 512), 128.0)
-    y = data.add_gaussian_noise(x, 25.0, seed=3)
-    n = y - x
-    assert abs(float(n.std()) - 25.0) < 0.5 and abs(float(n.mean())) < 0.2
-    assert torch.equal(y, data.add_gaussian_noise(x, 25.0, seed=3))
-    assert not torch.equal(y, data.add_gaussian_noise(x, 25.0, seed=4))
-    g = torch.Generator().manual_seed(3)
-    assert torch.equal(y, data.add_gaussian_noise(x, 25.0, generator=g))
-    assert torch.equal(x, torch.full((1, 1, 512, 512), 128.0))  # input untouched
-
-
-def test_noise_data_range_and_clip():
-    x = torch.full((1, 1, 256, 256), 0.5, dtype=torch.float64)
-    y = data.add_gaussian_noise(x, 25.0, seed=0, data_range=1.0)
-    assert y.dtype == torch.float64 and abs(float((y - x).std()) - 25 / 255) < 0.03 * 25 / 255
-    y32 = data.add_gaussian_noise(x.float(), 25.0, seed=0, data_range=1.0)
-    torch.testing.assert_close(y32.double(), y, atol=1e-6, rtol=0)  # same realisation in both dtypes
-    yc = data.add_gaussian_noise(x, 100.0, seed=0, data_range=1.0, clip=True)
-    assert float(yc.min()) == 0.0 and float(yc.max()) == 1.0
-    with pytest.raises(ValueError, match="NaN"):
-        data.add_gaussian_noise(torch.tensor([[float("nan")]]), 10.0, seed=0)
-    with pytest.raises(ValueError):
-        data.add_gaussian_noise(x, -1.0, seed=0)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_noise_same_on_cpu_and_gpu():
-    x = torch.rand(1, 1, 64, 64) * 255
-    cpu = data.add_gaussian_noise(x, 15.0, seed=7)
-    gpu = data.add_gaussian_noise(x.cuda(), 15.0, seed=7)
-    assert gpu.device.type == "cuda"
-    torch.testing.assert_close(gpu.cpu(), cpu)
 
 
 # ----------------------------------------------------------------------------- patches

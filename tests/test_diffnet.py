@@ -6,12 +6,13 @@ from pdedenoise.diffusion import heat_step, perona_malik
 from pdedenoise.models.diffnet import (DiffLayer, DiffNet, count_parameters, diffnet_parameter_count,
                                        diffusion_update, estimator_parameter_count, filter_sum, heat_filters)
 from pdedenoise.models.unet import UNet, unet_parameter_count
-from pdedenoise.papers import arridge2020 as paper
+from pdedenoise.metrics import psnr
+from pdedenoise.papers.arridge2020 import analysis, method, protocol, published
 
 
 def test_diffnet_has_the_papers_101310_parameters():
     model = DiffNet(layers=5, conv_layers=4, hidden=32)
-    assert count_parameters(model) == 101_310 == paper.PARAMETERS["DiffNet (5 layers, 4-layer estimators)"].value
+    assert count_parameters(model) == 101_310 == published.PARAMETERS["DiffNet (5 layers, 4-layer estimators)"].value
     assert diffnet_parameter_count() == 101_310
     # per layer: 320 + 2 * 9248 + 1445 weights and biases, plus the learnable dt
     assert estimator_parameter_count(1, 32, 4) == 320 + 2 * 9248 + 1445 == 20_261
@@ -75,16 +76,16 @@ def test_output_is_non_negative_and_trace_is_consistent(rng):
 
 
 def test_forward_model_matches_the_shared_solver(rng):
-    u = paper.make_pairs(torch.rand(2, 1, 24, 24, generator=rng), "forward")[1]
+    u = protocol.make_pairs(torch.rand(2, 1, 24, 24, generator=rng), "forward")[1]
     x = torch.rand(2, 1, 24, 24, generator=rng)
     expected = perona_malik(x, 0.2, dt=0.1, steps=4, diffusivity="rational", bc="neumann", scheme="average")
-    torch.testing.assert_close(paper.forward_model(x), expected)
+    torch.testing.assert_close(protocol.forward_model(x), expected)
     # diffusion conserves the mean with zero-flux boundaries and smooths
-    torch.testing.assert_close(u.mean(dim=(1, 2, 3)), paper.make_pairs(u, "forward")[1].mean(dim=(1, 2, 3)),
+    torch.testing.assert_close(u.mean(dim=(1, 2, 3)), protocol.make_pairs(u, "forward")[1].mean(dim=(1, 2, 3)),
                                rtol=1e-5, atol=1e-6)
     # chunking the forward model over the images changes nothing
-    torch.testing.assert_close(paper.make_pairs(x, "forward", chunk=1)[1], expected, rtol=0, atol=0)
-    inp, tgt = paper.make_pairs(x, "inverse", noise=0.01, seed=3)
+    torch.testing.assert_close(protocol.make_pairs(x, "forward", chunk=1)[1], expected, rtol=0, atol=0)
+    inp, tgt = protocol.make_pairs(x, "inverse", noise=0.01, seed=3)
     torch.testing.assert_close(tgt, x)
     assert abs(float((inp - expected).std()) - 0.01) < 2e-3
 
@@ -96,35 +97,35 @@ def test_alpha_and_filter_sums_of_a_heat_like_net_are_zero():
         torch.nn.init.zeros_(last.weight)
         last.bias.data = torch.tensor([1.0, 1.0, 1.0, 1.0, 4.0])
     x = torch.rand(1, 1, 8, 8)
-    assert paper.alpha(net, x) == 0.0
+    assert method.alpha(net, x) == 0.0
     torch.testing.assert_close(net(x), torch.relu(heat_step(heat_step(x, 1.0, 0.2), 1.0, 0.2)))
 
 
 def test_learning_curve_is_recorded_and_ends_at_the_final_test_psnr(rng):
     clean = torch.rand(32, 1, 12, 12, generator=rng)
-    train, test = paper.make_pairs(clean[:24], "inverse"), paper.make_pairs(clean[24:], "inverse")
-    run = paper.train_and_test("diffnet", train, test, epochs=None, max_steps=7, lr=(2e-3, 4e-6), batch_size=8,
+    train, test = protocol.make_pairs(clean[:24], "inverse"), protocol.make_pairs(clean[24:], "inverse")
+    run = analysis.train_and_test("diffnet", train, test, epochs=None, max_steps=7, lr=(2e-3, 4e-6), batch_size=8,
                                layers=1, progress=False, curve_every=3)
     assert run.curve["step"] == [0, 3, 6, 7]
     assert run.curve["mean_psnr"][-1] == pytest.approx(run.mean_psnr, abs=1e-4)
     assert run.curve["seconds"] == sorted(run.curve["seconds"])
-    untrained = paper.make_model("diffnet", layers=1)
+    untrained = method.make_model("diffnet", layers=1)
     with torch.no_grad():
-        first = float(paper.psnr(untrained(test[0]), test[1], 1.0).mean())
+        first = float(psnr(untrained(test[0]), test[1], 1.0).mean())
     assert run.curve["mean_psnr"][0] == pytest.approx(first, abs=1e-4)  # step 0 is the initial model
-    assert paper.train_and_test("diffnet", train, test, epochs=1, lr=(1e-3, 1e-3), layers=1, progress=False).curve == {}
+    assert analysis.train_and_test("diffnet", train, test, epochs=1, lr=(1e-3, 1e-3), layers=1, progress=False).curve == {}
 
 
 def test_long_run_tables_compare_with_the_published_numbers_and_say_how_long_the_run_was():
     discs = {"job": "discs", "summary": {"mean_psnr": 84.0, "mean_rel_error": 1e-2}, "curve": {"step": [0, 1152]}}
-    t = paper.long_run_table(discs)
+    t = analysis.long_run_table(discs)
     assert list(t.verdict) == ["close", "not reproduced"]  # 2.24 dB below; an error 40x larger is beyond a factor 10
     assert t.difference[0] == pytest.approx(84.0 - 86.24)
     assert "1152 steps" in t.reason[0] and list(t.quantity) == ["Exp. 1 test PSNR", "Exp. 1 log10 relative l2 error"]
     inv = {"job": "1pct", "summary": {"mean_psnr": 33.5},
            "protocol": {"steps": 20_250, "n_train": 8192, "crop": 48},
            "at_96px": {"STL-10 subset 96px": {"diffnet_psnr": 34.0}, "BSDS500 val 96px": {"diffnet_psnr": 30.0}}}
-    t = paper.long_run_table(inv)
+    t = analysis.long_run_table(inv)
     assert list(t.quantity) == ["DiffNet, 1% noise, mean test PSNR, BSDS500 val 48px",
                                 "DiffNet, 1% noise, mean test PSNR, STL-10 subset 96px"]
     assert list(t.verdict) == ["reproduced", "reproduced"] and (t.published == 34.21).all()
@@ -147,10 +148,10 @@ def test_identity_init_starts_as_relu_and_still_learns(rng):
 
 def test_exact_inverse_undoes_the_forward_model_and_backward_steps_are_first_order():
     u = torch.rand(3, 1, 20, 20, generator=torch.Generator().manual_seed(4)) * 0.8 + 0.1
-    y = paper.forward_model(u.double())
-    torch.testing.assert_close(paper.exact_inverse(y), u.double(), rtol=0, atol=1e-10)  # a contraction, converged
-    assert float((paper.exact_inverse(y, iterations=3) - u).abs().max()) > 1e-6  # ... but only after enough iterations
-    err = [float((paper.backward_steps(y, steps=k) - u).pow(2).mean()) for k in (4, 16)]
+    y = protocol.forward_model(u.double())
+    torch.testing.assert_close(method.exact_inverse(y), u.double(), rtol=0, atol=1e-10)  # a contraction, converged
+    assert float((method.exact_inverse(y, iterations=3) - u).abs().max()) > 1e-6  # ... but only after enough iterations
+    err = [float((method.backward_steps(y, steps=k) - u).pow(2).mean()) for k in (4, 16)]
     err_in = float((y - u).pow(2).mean())
     assert err[0] < 0.5 * err_in  # undoes much of the diffusion without training
     assert err[1] < err[0]  # smaller backward steps are closer (first order in dt, g from the diffused image)
@@ -168,11 +169,11 @@ def _bsds_available() -> bool:
 
 @pytest.mark.skipif(not _bsds_available(), reason="BSDS500 is not in the data folder")
 def test_bsds_crops_are_the_splits_and_seeds_the_recorded_runs_used():
-    from pdedenoise.imagesets import grey_crops
+    from pdedenoise.data import grey_crops
 
-    torch.testing.assert_close(paper.bsds_crops("train", 16, 4, seed=3),
+    torch.testing.assert_close(protocol.bsds_crops("train", 16, 4, seed=3),
                                grey_crops("BSDS500", ["train/*", "test/*"], 16, 4, seed=3, min_std=0.02))
-    torch.testing.assert_close(paper.bsds_crops("test", 16, 4, seed=3),
+    torch.testing.assert_close(protocol.bsds_crops("test", 16, 4, seed=3),
                                grey_crops("BSDS500", ["val/*"], 16, 4, seed=4, min_std=0.02))
     with pytest.raises(ValueError, match="unknown split"):
-        paper.bsds_crops("val", 16, 4)
+        protocol.bsds_crops("val", 16, 4)

@@ -42,7 +42,11 @@ def test_notebook_runs_at_ci_scale(path, tmp_path, monkeypatch):
         assert saved["heat"]["psnr"] > saved["noisy_psnr"] + 5
         assert saved["perona_malik"]["psnr"] > saved["heat"]["psnr"]
         assert figures >= 2
-        assert "widget-state" in json.dumps(executed.metadata.get("widgets", {})) or executed.metadata.get("widgets")
+        # the time slider is saved with the page: a slider linked (in the browser) to a stack of image panels
+        state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        models = [m["model_name"] for m in state.values()]
+        assert {"IntSliderModel", "StackModel", "LinkModel"} <= set(models)
+        assert models.count("ImageModel") >= 2
 
 
 def test_failed_notebook_leaves_no_executed_copy(tmp_path, monkeypatch):

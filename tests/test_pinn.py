@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pdedenoise.pinn import PINNConfig, fit_heat_pinn, pixel_points
+from pdedenoise.papers.kharro2026.method import PINNConfig, fit_heat_pinn, pixel_points
 
 
 def test_pixel_points_are_row_major_pixel_centres():

@@ -5,21 +5,21 @@ import numpy as np
 import pytest
 import torch
 
-from pdedenoise import results, scoreboard
-from pdedenoise.scoreboard import Published
+from pdedenoise import records, results, scoreboard
+from pdedenoise.records import Published
 
 
 def test_verdicts_follow_the_stated_tolerances():
-    assert scoreboard.verdict(25.0, 25.05, 0.1, 0.5) == "reproduced"
-    assert scoreboard.verdict(25.0, 24.7, 0.1, 0.5) == "close"
-    assert scoreboard.verdict(25.0, 23.0, 0.1, 0.5) == "not reproduced"
-    assert scoreboard.verdict(25.0, None, 0.1, 0.5) == "not reproduced"
-    assert scoreboard.verdict(25.0, math.nan, 0.1, 0.5) == "not reproduced"
+    assert records.verdict(25.0, 25.05, 0.1, 0.5) == "reproduced"
+    assert records.verdict(25.0, 24.7, 0.1, 0.5) == "close"
+    assert records.verdict(25.0, 23.0, 0.1, 0.5) == "not reproduced"
+    assert records.verdict(25.0, None, 0.1, 0.5) == "not reproduced"
+    assert records.verdict(25.0, math.nan, 0.1, 0.5) == "not reproduced"
 
 
 def test_compare_keeps_missing_rows():
     pub = {"a": Published(1.0, "Table 1"), "b": Published(2.0, "Table 1")}
-    table = scoreboard.compare(pub, {"a": 1.05}, tol=0.1, close_tol=0.5, reasons={"b": "not run"})
+    table = records.compare(pub, {"a": 1.05}, tol=0.1, close_tol=0.5, reasons={"b": "not run"})
     assert list(table["quantity"]) == ["a", "b"]
     assert list(table["verdict"]) == ["reproduced", "not reproduced"]
     assert table.loc[0, "difference"] == pytest.approx(0.05)
@@ -59,3 +59,13 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
 def test_unknown_scale_is_refused(tmp_path):
     with pytest.raises(ValueError, match="scale"):
         results.results_dir("huge", tmp_path)
+
+
+def test_claims_are_validated_and_counted():
+    claims = [records.Claim("a", "holds", "r", "ci"), records.Claim("b", "does not hold", "r", "medium"),
+              {"claim": "c", "verdict": "untested", "reason": "r", "scale": "ci", "evidence": ""}]
+    counts = scoreboard.claim_summary(claims)
+    assert counts.to_dict() == {"holds": 1, "partly holds": 0, "does not hold": 1, "untested": 1}
+    assert list(records.claims_frame(claims)["claim"]) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="claim verdict"):
+        records.Claim("d", "reproduced", "r", "ci")

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from pdedenoise.imagesets import (RGB2GRAY, discs, read_stl10, rgb_to_grey, scale_to_max, stl10_count,
-                                  write_stl10)
+from pdedenoise.data import rgb_to_grey
+from pdedenoise.data.imagesets import RGB2GRAY, discs, read_stl10, scale_to_max, stl10_count, write_stl10
 
 
 def _write_by_hand(path, images: np.ndarray):
@@ -60,4 +60,4 @@ def test_discs_are_seeded_and_in_range():
 def test_scale_to_max_and_grey():
     x = torch.rand(4, 1, 5, 5) * 7
     assert torch.allclose(scale_to_max(x).flatten(1).amax(1), torch.ones(4))
-    assert rgb_to_grey(torch.ones(1, 3, 2, 2)).sub(1).abs().max() < 1e-6
+    assert rgb_to_grey(torch.ones(1, 3, 2, 2), RGB2GRAY).sub(1).abs().max() < 1e-6  # MATLAB weights sum to 1

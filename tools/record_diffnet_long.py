@@ -35,9 +35,9 @@ import time
 
 import torch
 
-from pdedenoise import imagesets
+from pdedenoise import data
 from pdedenoise.metrics import psnr
-from pdedenoise.papers import arridge2020 as paper
+from pdedenoise.papers.arridge2020 import analysis, method, protocol, published
 from pdedenoise.results import load_results, provenance, results_dir, save_results, write_json_atomic
 from pdedenoise.train import predict
 
@@ -47,7 +47,7 @@ SCALE = "medium"
 
 def seconds_per_step(layers: int, crop: int, batch: int, device: str = "cpu", repeats: int = 12) -> float:
     """Mean wall time (s) of one Adam step of a DiffNet on ``batch`` crops of ``crop`` px, after 3 warm-up steps."""
-    model = paper.make_model("diffnet", layers, seed=123).to(device)
+    model = method.make_model("diffnet", layers, seed=123).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.rand(batch, 1, crop, crop, device=device)
     for k in range(repeats + 3):
@@ -65,68 +65,73 @@ def seconds_per_step(layers: int, crop: int, batch: int, device: str = "cpu", re
 
 
 def run_discs(args, forward: bool = False) -> dict:
-    size, n_train, n_test, epochs = 64, 1024, 128, args.disc_epochs
-    train = imagesets.discs(n_train, size, seed=args.seed)
-    test = imagesets.discs(n_test, size, seed=args.seed + 10_000)
+    L = protocol.LONG_RUNS
+    size, n_train, n_test, epochs, layers = L["disc_size"], L["disc_train"], L["disc_test"], args.disc_epochs, L["disc_layers"]
+    train = data.discs(n_train, size, seed=args.seed)
+    test = data.discs(n_test, size, seed=args.seed + 10_000)
     with torch.no_grad():
-        blur_train, blur_test = paper.blur(train), paper.blur(test)
+        blur_train, blur_test = protocol.blur(train), protocol.blur(test)
     job = "discs_forward" if forward else "discs"
     pairs_train, pairs_test = ((train, blur_train), (test, blur_test)) if forward else \
         ((blur_train, train), (blur_test, test))
-    run = paper.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs,
-                               lr=paper.TRAINING["diffnet_lr"], layers=3, seed=args.seed, curve_every=32,
+    run = analysis.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs,
+                               lr=protocol.TRAINING["diffnet_lr"], layers=layers, seed=args.seed,
+                               curve_every=L["curve_every_discs"],
                                device=args.device, desc=f"Exp 1 {job}, paper protocol")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
     return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs,
-                                         layers=3, batch_size=16, lr=paper.TRAINING["diffnet_lr"]),
+                                         layers=layers, batch_size=protocol.TRAINING["batch_size"],
+                                         lr=protocol.TRAINING["diffnet_lr"]),
             "input_psnr": float(psnr(pairs_test[0], pairs_test[1], 1.0).mean()), "summary": run.summary(),
             "curve": run.curve, "dts": run.model.dts,
-            "published": {k: v.value for k, v in paper.DECONVOLUTION.items()} if not forward else {}}
+            "published": {k: v.value for k, v in published.DECONVOLUTION.items()} if not forward else {}}
 
 
 def run_inverse(args, job: str, seconds: float) -> dict:
     level = {"nonoise": 0.0, "1pct": 1e-2}[job]
-    train_clean = paper.bsds_crops("train", args.crop, args.n_train, seed=args.seed)
-    test_clean = paper.bsds_crops("test", args.crop, args.n_test, seed=args.seed)
-    train = paper.make_pairs(train_clean, "inverse", level, seed=args.seed + 1)
-    test = paper.make_pairs(test_clean, "inverse", level, seed=args.seed + 2)
+    train_clean = protocol.bsds_crops("train", args.crop, args.n_train, seed=args.seed)
+    test_clean = protocol.bsds_crops("test", args.crop, args.n_test, seed=args.seed)
+    train = protocol.make_pairs(train_clean, "inverse", level, seed=args.seed + 1)
+    test = protocol.make_pairs(test_clean, "inverse", level, seed=args.seed + 2)
     # a short timing in this process; under load from other processes it can be optimistic, so a
     # measured value can be given instead (--seconds-per-step)
-    sps = args.seconds_per_step or seconds_per_step(5, args.crop, 16, args.device)
+    batch = protocol.TRAINING["batch_size"]
+    sps = args.seconds_per_step or seconds_per_step(5, args.crop, batch, args.device)
     # leave room for the curve's evaluations and the final tests (about 4 % of the time)
     steps = max(100, int(0.94 * seconds / sps))
-    every = max(1, steps // 40)
+    every = max(1, steps // protocol.LONG_RUNS["curve_points"])
     print(f"[{job}] {sps:.3f} s/step -> {steps} steps in {seconds / 60:.1f} min, test every {every}", flush=True)
-    run = paper.train_and_test("diffnet", train, test, epochs=None, max_steps=steps, lr=paper.TRAINING["diffnet_lr"],
+    run = analysis.train_and_test("diffnet", train, test, epochs=None, max_steps=steps, lr=protocol.TRAINING["diffnet_lr"],
                                seed=args.seed, curve_every=every, device=args.device, desc=f"Exp 2 DiffNet, {job}")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
     # the paper's image size: BSDS500 val crops and the STL-10 subset at 96x96
     big = {}
-    val96 = paper.bsds_crops("test", 96, args.n_test, seed=args.seed)
-    stl = imagesets.stl10_subset(size=96)
+    paper_size = protocol.SCALES["full"]["crop"]
+    val96 = protocol.bsds_crops("test", paper_size, args.n_test, seed=args.seed)
+    stl = data.stl10_subset(size=paper_size)
     for name, clean in (("BSDS500 val 96px", val96), ("STL-10 subset 96px", stl)):
-        x, y = paper.make_pairs(clean, "inverse", level, seed=args.seed + 3)
+        x, y = protocol.make_pairs(clean, "inverse", level, seed=args.seed + 3)
         out = predict(run.model.to(args.device), x, device=args.device)
         big[name] = {"images": int(clean.shape[0]), "input_psnr": float(psnr(x, y, 1.0).mean()),
                      "diffnet_psnr": float(psnr(out, y, 1.0).mean())}
     key = {"nonoise": "DiffNet, no noise, mean test PSNR", "1pct": "DiffNet, 1% noise, mean test PSNR"}[job]
     return {"job": job, "noise": level,
             "protocol": dict(crop=args.crop, n_train=args.n_train, n_test=args.n_test, seed=args.seed, steps=steps,
-                             batch_size=16,
-                             epochs_equivalent=steps * 16 / args.n_train, lr=paper.TRAINING["diffnet_lr"],
-                             calibrated_seconds_per_step=sps, paper_steps=paper.PAPER_STEPS),
+                             batch_size=batch,
+                             epochs_equivalent=steps * batch / args.n_train, lr=protocol.TRAINING["diffnet_lr"],
+                             calibrated_seconds_per_step=sps, paper_steps=protocol.PAPER_STEPS),
             "input_psnr": float(psnr(test[0], test[1], 1.0).mean()), "summary": run.summary(), "curve": run.curve,
-            "dts": run.model.dts, "at_96px": big, "published": {key: paper.INVERSE[key].value}}
+            "dts": run.model.dts, "at_96px": big, "published": {key: published.INVERSE[key].value}}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--jobs", default="discs,nonoise", help="comma-separated: discs, discs_forward, nonoise, 1pct")
     ap.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget for all jobs together")
-    ap.add_argument("--crop", type=int, default=48)
-    ap.add_argument("--n-train", type=int, default=8192)
-    ap.add_argument("--n-test", type=int, default=128)
-    ap.add_argument("--disc-epochs", type=int, default=paper.TRAINING["epochs"], help="Exp. 1 epochs (paper: 18)")
+    ap.add_argument("--crop", type=int, default=protocol.LONG_RUNS["crop"])
+    ap.add_argument("--n-train", type=int, default=protocol.LONG_RUNS["n_train"])
+    ap.add_argument("--n-test", type=int, default=protocol.LONG_RUNS["n_test"])
+    ap.add_argument("--disc-epochs", type=int, default=protocol.TRAINING["epochs"], help="Exp. 1 epochs (paper: 18)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per process")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -139,7 +144,7 @@ def main(argv=None) -> None:
             record = load_results(path.stem, SCALE)
             if record["job"] == "discs_forward":
                 continue
-            record["tables"] = {record["job"]: paper.long_run_table(record)}
+            record["tables"] = {record["job"]: analysis.long_run_table(record)}
             write_json_atomic(path, record)
             print("tables rebuilt:", path)
         return
@@ -161,7 +166,7 @@ def main(argv=None) -> None:
         out["wall_seconds"] = time.perf_counter() - t0
         out["threads"] = args.threads
         if job != "discs_forward":
-            out["tables"] = {job: paper.long_run_table(out)}
+            out["tables"] = {job: analysis.long_run_table(out)}
         path = save_results(f"{NAME}_{job}", SCALE, out, device=args.device, provenance_at_start=started)
         print(f"[{job}] {out['summary']['mean_psnr']:.2f} dB in {out['wall_seconds'] / 60:.1f} min -> {path}", flush=True)
 

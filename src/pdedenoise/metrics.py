@@ -25,6 +25,12 @@ def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((x - y) ** 2).flatten(1).mean(dim=1)
 
 
+def relative_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Relative l2 error ``||x - y|| / ||y||`` per image, (N,) (x, y: (N, C, H, W))."""
+    check_image(x, "x")
+    return (x - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1).clamp_min(1e-12)
+
+
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image: ``10 log10(data_range^2 / MSE)``.
 

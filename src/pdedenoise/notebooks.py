@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from .results import SCALES, load_results, results_dir, write_json_atomic, repo_root
+from .checkout import repo_root
+from .results import SCALES, load_results, results_dir, write_json_atomic
 
 
 def notebook_dir(root: Path | None = None) -> Path:

@@ -27,16 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checkout import repo_root
+
 SCALES = ("ci", "medium", "full")
-
-
-def repo_root() -> Path:
-    """The checkout this package runs from (where ``pyproject.toml`` is), else the cwd."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").exists() and (parent / "src" / "pdedenoise").exists():
-            return parent
-    return Path.cwd()
 
 
 def results_dir(scale: str, root: Path | None = None) -> Path:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..solvers.stability import stencil_linf_gain
 from ..stencils import BoundaryCondition, check_image, neighbours
 
 N_FILTERS = 5
@@ -207,6 +208,18 @@ class DiffNet(nn.Module):
             filters.append(zeta)
         states.append(F.relu(x) if self.final_relu else x)
         return states, filters
+
+    @torch.no_grad()
+    def stencil_gains(self, x: torch.Tensor) -> list[float]:
+        """Per layer, the largest l-infinity gain of its step on inputs ``x`` (float64).
+
+        A layer whose gain is <= 1 at every pixel cannot amplify the image's largest absolute value (it
+        is then a stable explicit diffusion step, :func:`pdedenoise.solvers.stability.stencil_linf_gain`);
+        the paper's DiffNet is not constrained to this, so the gains report how far each learned layer is
+        from such a step. ``x``: (N, C, H, W).
+        """
+        _, filters = self.trace(x)
+        return [float(stencil_linf_gain(z, layer.dt).max()) for z, layer in zip(filters, self.layers)]
 
     @property
     def dts(self) -> list[float]:

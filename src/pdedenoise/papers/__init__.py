@@ -1,5 +1,39 @@
-"""Published numbers of each reproduced paper, as data (one module per paper).
+"""One home per reproduced paper, each with the same roles (as PyMPDATA-examples keeps one per paper).
 
-Each module defines ``CITATION`` (str) and dictionaries of :class:`pdedenoise.scoreboard.Published`
-values keyed by a readable quantity name, each with its source (table, row, figure).
+``papers/<key>/``:
+
+* ``published.py`` -- the paper's numbers with their source (table, figure, row) and its claims;
+* ``protocol.py`` -- the protocol as stated, our choices where the paper is silent, the ci/medium/full
+  scales, tolerances, data map;
+* ``method.py`` -- what is specific to the paper's method (shared models live in :mod:`pdedenoise.models`);
+* ``analysis.py`` -- runs, comparison tables and the verdict on each claim.
+
+:data:`PAPERS` lists the book's four papers in chapter order, including those whose chapter does not
+exist yet.
 """
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .arridge2020.published import CITATION as _ARRIDGE
+from .kharro2026.published import CITATION as _KHARRO
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper of the book: its package key (None until its chapter exists), citation and chapter."""
+
+    key: str | None
+    citation: str
+    chapter: str | None
+    title: str
+
+
+PAPERS = (
+    Paper("kharro2026", _KHARRO, "01_heat_pinn", "Heat equation, optimal diffusivity by PINN"),
+    Paper(None, "S. Barbeiro, D. Lobo, Learning Stable Nonlinear Cross-Diffusion Models for Image Restoration, "
+          "J Math Imaging Vis 62 (2020) 223-237", None, "Learned cross-diffusion"),
+    Paper(None, "J. Valdivia Ortega, M. Haas, A. Effland, Learning Diffusion Functions for Image Restoration, 2024",
+          None, "Learned diffusion functions"),
+    Paper("arridge2020", _ARRIDGE, "04_diffnet", "DiffNet"),
+)

@@ -1,4 +1,4 @@
-"""Image sets for learning diffusions: the STL-10 binary format, synthetic discs, grey crop sets.
+"""Image sets: random crops, the STL-10 binary format, grey crop sets of a registered dataset, synthetic discs.
 
 STL-10 (Coates, Ng and Lee, 2011) ships its images as raw ``uint8`` files (``unlabeled_X.bin``:
 100,000 images, 2.6 GB; ``train_X.bin``, ``test_X.bin``). Each image is 3 x 96 x 96 bytes: the red,
@@ -20,13 +20,53 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import data
+from .readers import embedded_image, load_image
+from .readers import rgb_to_grey as _rgb_to_grey
+from .registry import DataUnavailableError, files
 
 STL10_SIZE = 96
 STL10_CHANNELS = 3
 STL10_IMAGE_BYTES = STL10_CHANNELS * STL10_SIZE * STL10_SIZE
 #: MATLAB ``rgb2gray`` weights (the authors converted STL-10 to grey with rgb2gray).
 RGB2GRAY = (0.298936021293775, 0.587043074451121, 0.114020904255103)
+
+
+# --------------------------------------------------------------------------- random crops
+
+
+def random_patches(images: torch.Tensor | Sequence[torch.Tensor], size: int, count: int,
+                   seed: int | None = 0) -> torch.Tensor:
+    """``count`` random ``size`` x ``size`` crops -> (count, C, size, size), same scale as the input.
+
+    ``images`` is a (N, C, H, W) tensor or a list of (1|n, C, H, W) / (C, H, W) tensors of varying
+    H, W (e.g. from :func:`load_image`). Each crop picks an image uniformly among those at least
+    ``size`` in both dimensions, then a uniform position. Deterministic for a given ``seed``.
+    """
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
+        pool = list(images.unbind(0))
+    else:
+        pool = []
+        for im in images:
+            pool += list(im.unbind(0)) if im.ndim == 4 else [im]
+    if any(im.ndim != 3 for im in pool) or not pool:
+        raise ValueError("images must be a non-empty (N, C, H, W) tensor or a list of (N, C, H, W)/(C, H, W)")
+    if len({im.shape[0] for im in pool}) != 1:
+        raise ValueError(f"images have different channel counts {sorted({im.shape[0] for im in pool})}")
+    fit = [im for im in pool if im.shape[-2] >= size and im.shape[-1] >= size]
+    if not fit:
+        raise ValueError(f"no image is at least {size}x{size} (largest {max(tuple(i.shape[-2:]) for i in pool)})")
+    g = torch.Generator().manual_seed(int(seed) if seed is not None else torch.seed())
+    which = torch.randint(len(fit), (count,), generator=g).tolist()
+    out = []
+    for k in which:
+        im = fit[k]
+        i = int(torch.randint(im.shape[-2] - size + 1, (1,), generator=g))
+        j = int(torch.randint(im.shape[-1] - size + 1, (1,), generator=g))
+        out.append(im[:, i:i + size, j:j + size])
+    return torch.stack(out) if out else torch.empty(0, pool[0].shape[0], size, size,
+                                                     dtype=pool[0].dtype, device=pool[0].device)
 
 
 # --------------------------------------------------------------------------- STL-10 binary format
@@ -39,11 +79,6 @@ def stl10_count(path: str | os.PathLike) -> int:
         raise ValueError(f"{path} has {size} bytes, not a multiple of {STL10_IMAGE_BYTES} (3x96x96): "
                          "not an STL-10 image file")
     return size // STL10_IMAGE_BYTES
-
-
-def rgb_to_grey(x: torch.Tensor, weights: Sequence[float] = RGB2GRAY) -> torch.Tensor:
-    """(N, 3, H, W) -> (N, 1, H, W) weighted sum of the channels (default: MATLAB rgb2gray)."""
-    return data.rgb_to_grey(x, weights)
 
 
 def read_stl10(path: str | os.PathLike, start: int = 0, count: int | None = None, grey: bool = False) -> torch.Tensor:
@@ -67,7 +102,7 @@ def read_stl10(path: str | os.PathLike, start: int = 0, count: int | None = None
         (0, STL10_CHANNELS, STL10_SIZE, STL10_SIZE), np.uint8)
     # stored column-major per channel: the fastest-varying index in the file is the row
     x = torch.from_numpy(np.ascontiguousarray(raw.transpose(0, 1, 3, 2))).float()
-    return rgb_to_grey(x) if grey else x
+    return _rgb_to_grey(x, RGB2GRAY) if grey else x
 
 
 def write_stl10(path: str | os.PathLike, images: torch.Tensor | np.ndarray) -> Path:
@@ -99,16 +134,16 @@ def grey_crops(dataset: str, patterns: Sequence[str], size: int, count: int, see
     Crops whose standard deviation (after scaling) is below ``min_std`` are redrawn (flat sky).
 
     Raises:
-        pdedenoise.data.DataUnavailableError: when the files cannot be found or fetched.
+        pdedenoise.DataUnavailableError: when the files cannot be found or fetched.
     """
 
-    rel = [f for p in patterns for f in data.files(dataset, p)]
+    rel = [f for p in patterns for f in files(dataset, p)]
     if not rel:
-        raise data.DataUnavailableError(f"no files of {dataset} match {list(patterns)}")
-    images = [data.load_image(dataset, f, grey=True) for f in rel]
+        raise DataUnavailableError(f"no files of {dataset} match {list(patterns)}")
+    images = [load_image(dataset, f, grey=True) for f in rel]
     out, drawn, s = [], 0, seed
     while drawn < count:
-        crops = scale_to_max(data.random_patches(images, size, count - drawn, seed=s))
+        crops = scale_to_max(random_patches(images, size, count - drawn, seed=s))
         if min_std > 0:
             crops = crops[crops.flatten(1).std(dim=1) >= min_std]
         out.append(crops)
@@ -129,8 +164,8 @@ def stl10_subset(size: int | None = None, count: int | None = None) -> torch.Ten
         float32 (N, 1, size, size), 0–1.
     """
 
-    rel = sorted(f for f in data.files("STL10_subset") if f.lower().endswith(".png"))[:count]
-    x = torch.cat([_matlab_grey(data.load_image("STL10_subset", f, grey=False)) for f in rel])
+    rel = sorted(f for f in files("STL10_subset") if f.lower().endswith(".png"))[:count]
+    x = torch.cat([_matlab_grey(load_image("STL10_subset", f, grey=False)) for f in rel])
     if size is not None and size < x.shape[-1]:
         o = (x.shape[-1] - size) // 2
         x = x[..., o:o + size, o:o + size]
@@ -138,15 +173,15 @@ def stl10_subset(size: int | None = None, count: int | None = None) -> torch.Ten
 
 
 def _matlab_grey(x: torch.Tensor) -> torch.Tensor:
-    return rgb_to_grey(x) if x.shape[1] == 3 else x[:, :1]
+    return _rgb_to_grey(x, RGB2GRAY) if x.shape[1] == 3 else x[:, :1]
 
 
 def embedded_crops(size: int, count: int, seed: int = 0, names: Sequence[str] = ("camera", "astronaut", "coins",
                                                                                "moon")) -> torch.Tensor:
     """Fallback crop set from scikit-image's bundled images (no data files needed), max 1 each."""
 
-    images = [data.embedded_image(n, grey=True) for n in names]
-    return scale_to_max(data.random_patches(images, size, count, seed=seed))
+    images = [embedded_image(n, grey=True) for n in names]
+    return scale_to_max(random_patches(images, size, count, seed=seed))
 
 
 # --------------------------------------------------------------------------- synthetic discs

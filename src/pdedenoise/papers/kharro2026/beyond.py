@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..diffusion import heat
-from ..metrics import mse, psnr
-from ..stencils import BoundaryCondition
+from ...diffusion import heat
+from ...metrics import mse, psnr
+from ...solvers.stability import max_diffusivity
+from ...stencils import BoundaryCondition
 
 
 class PixelRhoHeat(nn.Module):
@@ -41,7 +42,7 @@ class PixelRhoHeat(nn.Module):
         super().__init__()
         self.log_rho = nn.Parameter(torch.full(shape, math.log(rho_init), dtype=torch.float32))
         self.T, self.dt, self.bc = T, dt, bc
-        self.rho_max = rho_max if rho_max is not None else 0.25 / dt
+        self.rho_max = rho_max if rho_max is not None else max_diffusivity(dt)
 
     @property
     def rho(self) -> torch.Tensor:

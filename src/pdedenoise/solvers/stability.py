@@ -1,0 +1,229 @@
+"""Stability of explicit diffusion steps as a certificate: the admissible time step, computed in float64.
+
+An explicit step ``U <- U + dt [div(D grad U) - Lambda (U - U0)]`` on the unit grid (pixel spacing h = 1,
+2-D, 5-point flux form) is stable under the following conditions; each function below computes the
+largest admissible ``dt`` (``dt_max``), and :class:`Certificate` states whether a step holds it and by
+which margin.
+
+**Scalar coefficients** (one diffusivity ``c >= 0`` per edge and channel, reaction ``lambda >= 0``).
+The new value of a pixel is ``(1 - dt (sum_e c_e + lambda)) u + dt sum_e c_e u_e + dt lambda u0``: a
+convex combination of its neighbours, itself and the reference when
+
+    dt * max_pixels (c_up + c_left + c_down + c_right + lambda) <= 1,
+
+so the step obeys the discrete maximum principle (``min <= U <= max`` of the old values and of U0)
+and is non-expansive in every norm. With a diffusivity bounded by ``sup g`` this is the familiar
+``4 dt sup g <= h^2`` (:func:`scalar_dt_max_from_sup`). The bound is sharp: a checkerboard with constant
+``c`` is multiplied by ``1 - 8 c dt`` per step, which leaves ``[-1, 1]`` just above ``dt = 1/(4c)``.
+
+**C x C blocks** (coupled systems such as 2 x 2 cross-diffusion, ``D_e`` a C x C matrix on each edge,
+not symmetric in general). There is no maximum principle; the certificate is l2 non-expansiveness of
+the step with its coefficients frozen. Write the step as ``U <- (I - dt A) U`` with ``A = G^T D G``,
+``G`` the edge-difference operator (``||G||^2 = ||Laplacian|| <= 8`` in 2-D). Then
+
+    ||U_new||^2 - ||U||^2 = -2 dt <GU, D GU> + dt^2 ||G^T D G U||^2
+                         <= sum_e [ -2 dt p_e^T S_e p_e + 8 dt^2 |D_e p_e|^2 ],   p_e = (GU)_e,
+
+with ``S_e = (D_e + D_e^T) / 2`` the symmetric part, so the step cannot increase the l2 norm when
+``S_e - 4 dt D_e^T D_e`` is positive semi-definite on every edge, that is when ``S_e`` is positive
+definite and
+
+    dt <= 1 / (4 lmax(S_e^{-1} D_e^T D_e))      (the largest generalised eigenvalue),
+
+which is at least ``lmin(S_e) / (4 ||D_e||_2^2)`` (the simpler bound that
+:class:`~pdedenoise.solvers.coefficients.StableBlock` builds in). For a scalar ``D_e = c`` both are
+``dt <= 1/(4c)``; for diagonal blocks the first is ``1/(4 max c)``, each channel's own bound. The
+bound is sharp for normal matrices: for the constant rotation-type matrix ``D = g R(theta)`` of
+nonlinear complex diffusion it gives ``dt <= cos(theta) / (4 g)``, exactly where the checkerboard
+mode's amplification ``|1 - 8 dt g e^{i theta}|`` passes 1.
+
+**Reaction with blocks.** ``I - dt (A + Lambda) = a (I - (dt/a) A) + (1 - a) (I - (dt/(1-a)) Lambda)``
+for any ``0 < a < 1``; both parts are contractions when ``dt/a <= dt_A`` and ``dt/(1-a) <= 2/lambda_max``,
+and the best ``a`` gives ``dt <= 1 / (1/dt_A + lambda_max / 2)`` (:func:`with_reaction`), exact for
+constant coefficients (the checkerboard's eigenvalue is ``8c + lambda``).
+
+These are per-step statements with the coefficients of that step: for nonlinear models whose
+coefficients are recomputed from the current state, every step is non-expansive (so the state stays
+bounded), but the map from one state to the next need not be a contraction.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+#: relative slack for round-off when comparing ``dt`` with ``dt_max``
+TOLERANCE = 1e-12
+
+
+class StabilityError(ValueError):
+    """An explicit diffusion step whose time step breaks the stability bound (the message gives the bound)."""
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Whether an explicit step of size ``dt`` is stable, with its margin.
+
+    Attributes:
+        dt: the step taken (or asked for).
+        dt_max: the largest admissible step for these coefficients (``inf`` when nothing diffuses).
+        norm: ``"max"`` (maximum principle, scalar coefficients) or ``"l2"`` (C x C blocks).
+        what: which step, for messages.
+    """
+
+    dt: float
+    dt_max: float
+    norm: str = "max"
+    what: str = "explicit"
+
+    @property
+    def margin(self) -> float:
+        """``1 - dt / dt_max``: >= 0 when the step is stable (1 when nothing diffuses)."""
+        return 1.0 - self.dt / self.dt_max if self.dt_max > 0 else -math.inf
+
+    @property
+    def holds(self) -> bool:
+        return self.dt <= self.dt_max * (1 + TOLERANCE)
+
+    def substeps(self) -> int:
+        """The fewest equal sub-steps of ``dt`` that each hold the bound."""
+        if self.holds:
+            return 1
+        return math.ceil(self.dt / self.dt_max - TOLERANCE)
+
+    def require(self, substeps: bool = False) -> int:
+        """Raise :class:`StabilityError` unless the step is stable; with ``substeps`` return how many
+        equal sub-steps make it stable instead."""
+        if self.holds:
+            return 1
+        if self.dt_max <= 0:
+            raise StabilityError(
+                f"unstable explicit {self.what} step: no dt > 0 is stable for these coefficients, which can diffuse "
+                "backwards (a diffusivity that can turn negative, or a coefficient block whose symmetric part is not "
+                "positive definite); constrain the parameterisation (a cap, StableBlock)")
+        if not substeps or not math.isfinite(self.dt_max):
+            kind = ("dt <= 1 / max(sum of the 4 edge diffusivities + reaction) (the maximum principle; for a "
+                    "constant diffusivity rho: dt <= 1/(4 rho))") if self.norm == "max" else \
+                ("dt <= min over edges of lmin(sym D) / (4 ||D||^2) (l2 stability of a coupled step)")
+            raise StabilityError(
+                f"unstable explicit {self.what} step: dt={self.dt:.6g} exceeds the bound {kind} = {self.dt_max:.6g}; "
+                "reduce dt, or pass substeps=True to split each step automatically")
+        return self.substeps()
+
+
+# --------------------------------------------------------------------------- scalar coefficients
+
+
+def scalar_dt_max(cx: torch.Tensor, cy: torch.Tensor, reaction: torch.Tensor | float | None = None) -> float:
+    """Largest stable ``dt`` for per-edge scalar coefficients (maximum principle), in float64.
+
+    Args:
+        cx: diffusivities on vertical edges, (N, C|1, H, W + 1), boundary edges included.
+        cy: diffusivities on horizontal edges, (N, C|1, H + 1, W).
+        reaction: ``lambda >= 0``, a float or a tensor broadcastable to (N, C, H, W).
+    Raises:
+        ValueError: for a negative coefficient (backward diffusion has no stable step).
+    """
+    cx, cy = cx.detach().double(), cy.detach().double()
+    lo = min(float(cx.min()) if cx.numel() else 0.0, float(cy.min()) if cy.numel() else 0.0)
+    if lo < 0:
+        raise ValueError(f"diffusivity must be non-negative (backward diffusion is ill-posed); min is {lo:.4g}")
+    s = cx[..., 1:] + cx[..., :-1] + cy[..., 1:, :] + cy[..., :-1, :]
+    if reaction is not None:
+        lam = torch.as_tensor(reaction, dtype=torch.float64, device=s.device).detach()
+        if float(lam.min()) < 0:
+            raise ValueError(f"reaction coefficient must be non-negative, min is {float(lam.min()):.4g}")
+        s = s + lam
+    top = float(s.max()) if s.numel() else 0.0
+    return 1.0 / top if top > 0 else math.inf
+
+
+def scalar_dt_max_from_sup(g_sup: float, reaction_sup: float = 0.0, dims: int = 2) -> float:
+    """``1 / (2 dims sup g + sup lambda)``: the step bound that holds for any field below ``sup g``
+    (``1/(4 sup g)`` in 2-D without reaction)."""
+    top = 2 * dims * float(g_sup) + float(reaction_sup)
+    if top < 0 or math.isnan(top):
+        raise ValueError(f"need sup g >= 0 and sup lambda >= 0, got {g_sup} and {reaction_sup}")
+    return 1.0 / top if top > 0 else math.inf
+
+
+def max_diffusivity(dt: float, reaction_sup: float = 0.0, dims: int = 2) -> float:
+    """The largest ``sup g`` for which a step ``dt`` is admissible: ``(1/dt - sup lambda) / (2 dims)``,
+    i.e. ``1 / (4 dt)`` in 2-D without reaction (the inverse of :func:`scalar_dt_max_from_sup`)."""
+    if not dt > 0:
+        raise ValueError(f"need dt > 0, got {dt}")
+    return (1.0 / dt - float(reaction_sup)) / (2 * dims)
+
+
+# --------------------------------------------------------------------------- C x C blocks
+
+
+def block_dt_max(Dx: torch.Tensor, Dy: torch.Tensor, reaction_sup: float = 0.0) -> float:
+    """Largest l2-stable ``dt`` for C x C blocks on the edges (see the module docstring), in float64.
+
+    Args:
+        Dx, Dy: (N, C, C, H, W + 1) and (N, C, C, H + 1, W); size-1 dimensions broadcast.
+        reaction_sup: the largest reaction coefficient.
+    Raises:
+        StabilityError: when a block that diffuses has a symmetric part that is not positive definite
+            (no explicit step is then stable).
+    """
+    worst = math.inf
+    for D in (Dx, Dy):
+        M = torch.movedim(D.detach().double(), (1, 2), (-2, -1))
+        M = M.reshape(-1, *M.shape[-2:])
+        active = torch.linalg.matrix_norm(M) > 0
+        if not bool(active.any()):
+            continue
+        M = M[active]
+        S = 0.5 * (M + M.transpose(-1, -2))
+        L, info = torch.linalg.cholesky_ex(S)
+        if bool((info != 0).any()):
+            lmin = float(torch.linalg.eigvalsh(S)[..., 0].min())
+            raise StabilityError(
+                f"the symmetric part of a coefficient block is not positive definite (smallest eigenvalue "
+                f"{lmin:.4g}): no explicit step is l2-stable; parameterise the blocks as positive definite "
+                "(e.g. pdedenoise.solvers.coefficients.StableBlock)")
+        # lmax of S^{-1} D^T D = lmax of L^{-1} D^T D L^{-T}, with S = L L^T
+        W = torch.linalg.solve_triangular(L, M.transpose(-1, -2), upper=False)  # L^{-1} D^T
+        top = torch.linalg.eigvalsh(W @ W.transpose(-1, -2))[..., -1]
+        worst = min(worst, float(1.0 / (4.0 * top.max())))
+    return with_reaction(worst, reaction_sup)
+
+
+def with_reaction(dt_max: float, reaction_sup: float) -> float:
+    """Combine a diffusion bound with a reaction ``lambda <= reaction_sup``: ``1 / (1/dt_max + lambda/2)``."""
+    if reaction_sup < 0:
+        raise ValueError(f"reaction coefficient must be non-negative, got {reaction_sup}")
+    inv = (0.0 if math.isinf(dt_max) else 1.0 / dt_max) + 0.5 * reaction_sup
+    return 1.0 / inv if inv > 0 else math.inf
+
+
+# --------------------------------------------------------------------------- stencils (DiffNet)
+
+
+def stencil_linf_gain(zeta: torch.Tensor, dt: float | torch.Tensor) -> torch.Tensor:
+    """l-infinity gain of a 5-point stencil step ``x + dt (z1 x_up + z2 x_left + z3 x_down + z4 x_right - z5 x)``.
+
+    ``|1 - dt z5| + dt (|z1| + |z2| + |z3| + |z4|)`` per pixel: the step cannot increase the largest
+    absolute value when this is <= 1 everywhere (with ``dt >= 0``, that needs ``z1..z4 >= 0`` and
+    ``dt z5 <= 1`` plus ``z5 >= z1 + ... + z4``). Used to report how far a learned DiffNet layer is
+    from a stable diffusion step; no DiffNet is constrained to it.
+
+    Args:
+        zeta: (N, 5, H, W) filters (up, left, down, right, centre). Returns (N, H, W), float64.
+    """
+    z = zeta.detach().double()
+    h = float(dt)
+    return (1 - h * z[:, 4]).abs() + abs(h) * z[:, :4].abs().sum(dim=1)
+
+
+def number_of_steps(T: float, dt: float) -> int:
+    """``T / dt`` as an integer, or a clear error when ``dt`` does not divide ``T``."""
+    if not (dt > 0 and T >= 0) or not (math.isfinite(dt) and math.isfinite(T)):
+        raise ValueError(f"need a finite dt > 0 and T >= 0, got dt={dt}, T={T}")
+    n = round(T / dt)
+    if abs(n * dt - T) > 1e-9 * max(1.0, abs(T)):
+        raise ValueError(f"T={T} is not a whole number of steps dt={dt}; choose dt = T / n")
+    return n
