@@ -44,7 +44,8 @@ book: notebooks book/_widgetjs/.fetched
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
-	$(PY) benchmarks/run_all.py --device $(DEVICE)
+	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_diffnet.py --device $(DEVICE)
 
 clean:
 	rm -rf book/_build book/executed build results/ci

@@ -122,3 +122,24 @@ def test_callback_sees_the_model_at_the_named_steps_without_changing_training():
     assert seen[-1][1] == pytest.approx(evaluate(a, data))  # the last call sees the final model
     with pytest.raises(ValueError, match="callback_every"):
         fit(_model(), data, cfg, callback=record, callback_every=0)
+
+
+def test_mixed_precision_and_channels_last_follow_the_float32_loss():
+    """bf16 autocast (+ channels-last) trains the same DiffNet to the same losses, to bfloat16's precision."""
+    from pdedenoise.models.diffnet import DiffNet
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 1, 24, 24, generator=g)
+    y = torch.nn.functional.avg_pool2d(x, 3, 1, 1)  # learn a blur: a smooth, well-posed target
+    losses = {}
+    for precision, cl in (("float32", False), ("bf16", True)):
+        torch.manual_seed(0)
+        model = DiffNet(layers=2, hidden=8)
+        cfg = TrainConfig(epochs=None, max_steps=30, batch_size=16, lr=1e-3, seed=0, progress=False,
+                          precision=precision, channels_last=cl)
+        losses[precision] = fit(model, (x, y), cfg).step_loss
+    f32, bf16 = torch.tensor(losses["float32"]), torch.tensor(losses["bf16"])
+    assert f32[-1] < 0.5 * f32[0], "the run learns"
+    assert float(((bf16 - f32).abs() / f32).max()) < 2e-2
+    with pytest.raises(ValueError, match="precision"):
+        fit(DiffNet(layers=1, hidden=4), (x, y), TrainConfig(max_steps=1, precision="fp8", progress=False))

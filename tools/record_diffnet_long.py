@@ -39,29 +39,18 @@ from pdedenoise import data
 from pdedenoise.metrics import psnr
 from pdedenoise.papers.arridge2020 import analysis, method, protocol, published
 from pdedenoise.results import load_results, provenance, results_dir, save_results, write_json_atomic
-from pdedenoise.train import predict
+from pdedenoise.train import TrainConfig, predict, seconds_per_step
 
 NAME = "04_diffnet_long"
 SCALE = "medium"
 
 
-def seconds_per_step(layers: int, crop: int, batch: int, device: str = "cpu", repeats: int = 12) -> float:
-    """Mean wall time (s) of one Adam step of a DiffNet on ``batch`` crops of ``crop`` px, after 3 warm-up steps."""
-    model = method.make_model("diffnet", layers, seed=123).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(batch, 1, crop, crop, device=device)
-    for k in range(repeats + 3):
-        if k == 3:
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-        loss = torch.nn.functional.mse_loss(model(x), x)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / repeats
+def time_step(layers: int, crop: int, batch: int, device: str = "cpu", precision: str = "float32") -> float:
+    """Mean wall time (s) of one Adam step of a fresh DiffNet on ``batch`` random crops of ``crop`` px."""
+    model = method.make_model("diffnet", layers, seed=123)
+    x = torch.rand(batch, 1, crop, crop)
+    cfg = TrainConfig(lr=1e-4, device=device, precision=precision, channels_last=precision == "bf16")
+    return seconds_per_step(model, x, x, cfg, steps=12, warmup=3)
 
 
 def run_discs(args, forward: bool = False) -> dict:
@@ -76,12 +65,13 @@ def run_discs(args, forward: bool = False) -> dict:
         ((blur_train, train), (blur_test, test))
     run = analysis.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs,
                                lr=protocol.TRAINING["diffnet_lr"], layers=layers, seed=args.seed,
-                               curve_every=L["curve_every_discs"],
+                               curve_every=L["curve_every_discs"], precision=args.precision,
+                               channels_last=args.precision == "bf16",
                                device=args.device, desc=f"Exp 1 {job}, paper protocol")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
     return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs,
                                          layers=layers, batch_size=protocol.TRAINING["batch_size"],
-                                         lr=protocol.TRAINING["diffnet_lr"]),
+                                         lr=protocol.TRAINING["diffnet_lr"], precision=args.precision),
             "input_psnr": float(psnr(pairs_test[0], pairs_test[1], 1.0).mean()), "summary": run.summary(),
             "curve": run.curve, "dts": run.model.dts,
             "published": {k: v.value for k, v in published.DECONVOLUTION.items()} if not forward else {}}
@@ -96,13 +86,14 @@ def run_inverse(args, job: str, seconds: float) -> dict:
     # a short timing in this process; under load from other processes it can be optimistic, so a
     # measured value can be given instead (--seconds-per-step)
     batch = protocol.TRAINING["batch_size"]
-    sps = args.seconds_per_step or seconds_per_step(5, args.crop, batch, args.device)
+    sps = args.seconds_per_step or time_step(5, args.crop, batch, args.device, args.precision)
     # leave room for the curve's evaluations and the final tests (about 4 % of the time)
     steps = max(100, int(0.94 * seconds / sps))
     every = max(1, steps // protocol.LONG_RUNS["curve_points"])
     print(f"[{job}] {sps:.3f} s/step -> {steps} steps in {seconds / 60:.1f} min, test every {every}", flush=True)
     run = analysis.train_and_test("diffnet", train, test, epochs=None, max_steps=steps, lr=protocol.TRAINING["diffnet_lr"],
-                               seed=args.seed, curve_every=every, device=args.device, desc=f"Exp 2 DiffNet, {job}")
+                               seed=args.seed, curve_every=every, device=args.device, desc=f"Exp 2 DiffNet, {job}",
+                               precision=args.precision, channels_last=args.precision == "bf16")
     torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
     # the paper's image size: BSDS500 val crops and the STL-10 subset at 96x96
     big = {}
@@ -119,7 +110,8 @@ def run_inverse(args, job: str, seconds: float) -> dict:
             "protocol": dict(crop=args.crop, n_train=args.n_train, n_test=args.n_test, seed=args.seed, steps=steps,
                              batch_size=batch,
                              epochs_equivalent=steps * batch / args.n_train, lr=protocol.TRAINING["diffnet_lr"],
-                             calibrated_seconds_per_step=sps, paper_steps=protocol.PAPER_STEPS),
+                             calibrated_seconds_per_step=sps, paper_steps=protocol.PAPER_STEPS,
+                             precision=args.precision),
             "input_psnr": float(psnr(test[0], test[1], 1.0).mean()), "summary": run.summary(), "curve": run.curve,
             "dts": run.model.dts, "at_96px": big, "published": {key: published.INVERSE[key].value}}
 
@@ -135,6 +127,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per process")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--precision", default="float32", choices=["float32", "bf16"],
+                    help="bf16: mixed precision with channels-last order (about 2-4x faster on CPUs with bfloat16)")
     ap.add_argument("--seconds-per-step", type=float, default=None,
                     help="wall time of one Exp. 2 step, to size the run (default: timed here)")
     ap.add_argument("--retable", action="store_true", help="only rebuild the tables of the recorded runs")

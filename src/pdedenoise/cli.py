@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     n = sub.add_parser("notebooks", help="execute the notebooks with papermill (see python -m pdedenoise.notebooks -h)")
     n.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    from .threads import configure
+
+    configure()
     if args.command == "denoise":
         return _denoise(args)
     from .notebooks import main as nb_main

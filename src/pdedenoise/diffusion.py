@@ -23,9 +23,9 @@ from typing import Literal, Union
 import torch
 from torch import nn
 
-from .diffusivities import Exponential, Rational, exponential, rational
-from .solvers import explicit
-from .solvers.coefficients import EdgeDiffusivity, Edges, PixelDiffusivity
+from .diffusivities import Exponential, Rational, exponential, exponential_, rational, rational_
+from .solvers import blocked, explicit
+from .solvers.coefficients import EdgeDiffusivity, EdgeFunction, Edges, PixelDiffusivity
 from .solvers import stability
 from .solvers.explicit import ExplicitFlow, as_coefficient
 from .solvers.spectral import heat_spectral
@@ -35,7 +35,7 @@ from .stencils import BoundaryCondition, average_to_edges, central_gradient_sq, 
 Coefficient = Union[float, torch.Tensor]
 DiffusivityName = Literal["rational", "exponential"]
 Scheme = Literal["edge", "average"]
-_G = {"rational": rational, "exponential": exponential}
+_G = {"rational": (rational, rational_), "exponential": (exponential, exponential_)}
 
 __all__ = ["heat", "heat_step", "heat_spectral", "divergence_step", "perona_malik", "perona_malik_step",
            "HeatEquation", "PeronaMalik", "StabilityError", "number_of_steps"]
@@ -46,12 +46,9 @@ def _check_nonnegative(r: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be non-negative (backward diffusion is ill-posed); min is {float(r.min()):.4g}")
 
 
-def _progress(n: int, desc: str, show: bool):
-    if not show:
-        return range(n)
-    from tqdm.auto import tqdm
-
-    return tqdm(range(n), desc=desc, leave=False)
+def _needs_grad(*xs) -> bool:
+    """True when autograd must record the solver (a tensor input requires a gradient)."""
+    return torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad for x in xs)
 
 
 # --------------------------------------------------------------------------- divergence form
@@ -127,9 +124,14 @@ def heat(
     coeff = explicit.resolve(r, u0, bc)  # a field is averaged onto the edges once, here
     n_sub = explicit.certificate(coeff, dt, what="heat").require(substeps)
     h = dt / n_sub
+    steps_range, tick = blocked.steps_iter(steps * n_sub, "heat", progress)
+    if not _needs_grad(u0, r):  # in place, cache-blocked: the same numbers, faster
+        return blocked.evolve(u0, coeff, h, steps * n_sub, bc, every=tick)
     u = u0
-    for _ in _progress(steps * n_sub, "heat", progress):
+    for k in steps_range:
         u = explicit.update(coeff, u, h, bc)
+        if tick is not None:
+            tick(k + 1)
     return u
 
 
@@ -140,9 +142,9 @@ def _pm_coefficients(K: Coefficient, diffusivity: DiffusivityName, scheme: Schem
     """The coefficient model ``(u, dx, dy, bc) -> Edges`` of a Perona–Malik step."""
     if diffusivity not in _G:
         raise ValueError(f"unknown diffusivity {diffusivity!r}; use 'rational' or 'exponential'")
-    g = _G[diffusivity]
+    g, g_ = _G[diffusivity]
     if scheme == "edge":
-        return lambda u, dx, dy, bc: Edges(g(dx * dx, K), g(dy * dy, K))
+        return EdgeFunction(g, K, g_)
     if scheme == "average":
         return lambda u, dx, dy, bc: Edges(*average_to_edges(g(central_gradient_sq(u, bc), K)))
     raise ValueError(f"unknown scheme {scheme!r}; use 'edge' or 'average'")
@@ -181,11 +183,16 @@ def perona_malik(
     scheme: Scheme = "edge",
     substeps: bool = False,
     progress: bool = False,
+    compile: bool = False,
 ) -> torch.Tensor:
     """Run ``steps`` explicit Perona–Malik steps of size ``dt`` (see :func:`perona_malik_step`).
 
     Both diffusivities are bounded by ``sup g = 1``, so any ``dt <= 1/4`` is stable; a larger one
-    raises :class:`StabilityError` unless ``substeps=True``.
+    raises :class:`StabilityError` unless ``substeps=True``. Without gradients the steps run in place
+    on cache-sized strips (:mod:`pdedenoise.solvers.blocked`, the same numbers); ``compile=True``
+    (edge scheme, no gradients) fuses each step into one compiled kernel instead
+    (:mod:`pdedenoise.solvers.compiled`: faster after a first compilation of a few seconds, results equal
+    to round-off).
 
     Returns:
         u(steps * dt), shape (N, C, H, W).
@@ -201,9 +208,18 @@ def perona_malik(
     cert = stability.Certificate(dt, stability.scalar_dt_max_from_sup(sup), "max", "Perona-Malik")
     n_sub = cert.require(substeps)
     h = dt / n_sub
+    steps_range, tick = blocked.steps_iter(steps * n_sub, "Perona-Malik", progress)
+    if compile and scheme == "edge" and not _needs_grad(u0, K):
+        from .solvers import compiled
+
+        return compiled.perona_malik(u0, K, h, steps * n_sub, diffusivity, bc, every=tick)
+    if blocked.supported(coeff) and not _needs_grad(u0, K):  # in place, cache-blocked: same numbers, faster
+        return blocked.evolve(u0, coeff, h, steps * n_sub, bc, every=tick)
     u = u0
-    for _ in _progress(steps * n_sub, "Perona-Malik", progress):
+    for k in steps_range:
         u = explicit.flux_step(u, coeff, h, bc, check=False)
+        if tick is not None:
+            tick(k + 1)
     return u
 
 

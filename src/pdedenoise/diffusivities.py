@@ -59,22 +59,33 @@ def exponential(s: torch.Tensor, K: Contrast) -> torch.Tensor:
     return torch.exp(-s / _per_image(K, s.ndim))
 
 
+def rational_(s: torch.Tensor, K: Contrast) -> torch.Tensor:
+    """:func:`rational` in place on ``s`` (the same numbers, bit for bit); returns ``s``."""
+    return s.div_(_per_image(K, s.ndim)).add_(1.0).reciprocal_()
+
+
+def exponential_(s: torch.Tensor, K: Contrast) -> torch.Tensor:
+    """:func:`exponential` in place on ``s`` (the same numbers, bit for bit); returns ``s``."""
+    return s.div_(_per_image(K, s.ndim)).neg_().exp_()
+
+
 def spline(x: torch.Tensor, values: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     """Piecewise-linear functions through ``n`` equally spaced nodes on ``[lo, hi]``, constant outside.
 
     Args:
         x: (N, F, H, W) (or any shape whose dimension 1 has F entries).
-        values: (F, n) node values, one function per feature channel; n >= 2.
+        values: (F, n) node values, one function per feature channel; n >= 2. With F = 1 the one
+            function applies elementwise to any shape.
     Returns:
         the same shape as ``x``: ``phi_f(x_f)`` for every channel f.
     """
     nf, n = values.shape
-    if x.shape[1] != nf:
+    if nf != 1 and x.shape[1] != nf:
         raise ValueError(f"spline: x has {x.shape[1]} channels but values define {nf} functions")
     t = ((x - lo) * ((n - 1) / (hi - lo))).clamp(0, n - 1)
     i = t.detach().floor().clamp(max=n - 2).long()
     w = t - i
-    offset = (torch.arange(nf, device=x.device) * n).reshape(1, nf, *([1] * (x.ndim - 2)))
+    offset = 0 if nf == 1 else (torch.arange(nf, device=x.device) * n).reshape(1, nf, *([1] * (x.ndim - 2)))
     flat = values.reshape(-1)
     left = flat[i + offset]
     right = flat[i + 1 + offset]
@@ -95,9 +106,18 @@ def roth_black(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_rbf(x: torch.Tensor, weights: torch.Tensor, centers: torch.Tensor, width: float) -> torch.Tensor:
-    """``sum_j w_j exp(-(x - mu_j)^2 / (2 width^2))``, elementwise (any shape; ``weights``, ``centers``: (J,))."""
-    d = x.unsqueeze(-1) - centers
-    return (weights * torch.exp(-(d * d) / (2.0 * width * width))).sum(dim=-1)
+    """``sum_j w_j exp(-(x - mu_j)^2 / (2 width^2))``, elementwise (any shape; ``weights``, ``centers``: (J,)).
+
+    Summed one centre at a time, so the working memory is a few arrays of ``x``'s size, not J of them.
+    Exponents below -80 are raised to -80 (``exp(-80) = 1.8e-35``, a normal float32): far tails would
+    otherwise produce subnormal numbers, which CPUs compute two orders of magnitude slower.
+    """
+    scale = -0.5 / (width * width)
+    out = torch.zeros_like(x, dtype=torch.result_type(x, weights))
+    for w, mu in zip(weights.unbind(0), centers.unbind(0)):
+        d = x - mu
+        out = out + w * torch.exp((d * d * scale).clamp_(min=-80.0))
+    return out
 
 
 # --------------------------------------------------------------------------- modules

@@ -27,7 +27,7 @@ cross-diffusion family; nonlinear complex diffusion is ``B`` = a rotation). Matr
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -66,12 +66,49 @@ class CoefficientModel(nn.Module):
         return math.nan
 
 
+class EdgeFunction:
+    """``c = g(d^2, K)`` on each edge from a fixed function (no parameters to learn), e.g. Perona–Malik with
+    a given contrast K: the coefficient model ``(u, dx, dy, bc) -> Edges`` of Perona and Malik's scheme.
+
+    Args:
+        g: elementwise ``(s, K) -> c``.
+        K: its parameter: a float, or one value per image (N,).
+        g_: the same in place (``s`` overwritten and returned), bit-identical to ``g``; lets the
+            cache-blocked solver (:mod:`.blocked`) skip a temporary. Optional.
+    """
+
+    def __init__(self, g: Callable, K, g_: Callable | None = None):
+        self.fn, self.K, self.fn_ = g, K, g_
+
+    def g(self, s: torch.Tensor) -> torch.Tensor:
+        return self.fn(s, self.K)
+
+    @property
+    def g_(self) -> Callable | None:
+        return None if self.fn_ is None else (lambda s: self.fn_(s, self.K))
+
+    def images(self, index: slice) -> "EdgeFunction":
+        """The same function for the images ``index`` of the batch (a per-image K is sliced)."""
+        per_image = isinstance(self.K, torch.Tensor) and self.K.ndim > 0 and self.K.shape[0] > 1
+        return EdgeFunction(self.fn, self.K[index] if per_image else self.K, self.fn_)
+
+    def __call__(self, u: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, bc: BoundaryCondition) -> Edges:
+        return Edges(self.g(dx * dx), self.g(dy * dy))
+
+
 class EdgeDiffusivity(CoefficientModel):
     """``c = g(d^2)`` on each edge, ``d`` the difference across it (Perona and Malik's 4-neighbour scheme)."""
+
+    g_ = None  # no in-place twin for a learnable g
 
     def __init__(self, g: Diffusivity):
         super().__init__()
         self.g = g
+
+    @property
+    def elementwise(self) -> bool:
+        """True when g is a function of one variable applied to each edge (the cache-blocked solver's case)."""
+        return self.g.in_features == 1 and not getattr(self.g, "log", False)
 
     def forward(self, u: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, bc: BoundaryCondition) -> Edges:
         return Edges(self.g(dx * dx), self.g(dy * dy))

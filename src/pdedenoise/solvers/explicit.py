@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..stencils import BoundaryCondition, average_to_edges, check_image, edge_differences, flux_divergence, laplacian
-from . import stability
+from . import blocked, stability
 from .coefficients import Blocks, Edges
 
 CoefficientLike = Union[float, torch.Tensor, Edges, Blocks, Callable]
@@ -284,10 +284,25 @@ class ExplicitFlow(nn.Module):
         check_image(u0, "u0")
         ref = u0 if reference is None else reference
         checked = self._prechecked() if self.check == "bound" else [self.check == "off"] * self.steps
+        if self._blockable(u0, checked):  # no gradients: in place on cache-sized strips, the same numbers
+            if not self.per_step:
+                return blocked.evolve(u0, self.coefficients, self.dt, self.steps, self.bc)
+            u = u0
+            for t in range(self.steps):
+                u = blocked.evolve(u, self.coefficient(t), self.dt, 1, self.bc)
+            return u
         u = u0
         for t in range(self.steps):
             u = self.step(u, t, ref, check_data=not checked[t])
         return u
+
+    def _blockable(self, u0: torch.Tensor, checked: list[bool]) -> bool:
+        if self.reaction is not None or not all(checked):
+            return False
+        if torch.is_grad_enabled() and (u0.requires_grad or any(p.requires_grad for p in self.parameters())):
+            return False
+        return all(blocked.supported(self.coefficient(t)) for t in range(min(self.steps, 1 if not self.per_step
+                                                                              else self.steps)))
 
     @torch.no_grad()
     def trace(self, u0: torch.Tensor, reference: torch.Tensor | None = None) -> list[torch.Tensor]:

@@ -47,17 +47,20 @@ def train_and_test(kind: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
                    epochs: int | None, lr: tuple[float, float], batch_size: int = 16, max_steps: int | None = None,
                    layers: int = 5, unet_width: int = 64, seed: int = 0, device: str = "cpu",
                    progress: bool = True, desc: str | None = None, curve_every: int | None = None,
-                   init: str = "glorot") -> Run:
+                   init: str = "glorot", precision: str = "float32", channels_last: bool = False) -> Run:
     """Build, train (Adam, exponential lr decay ``lr[0] -> lr[1]``, MSE) and test one model.
 
     With ``curve_every`` the mean test PSNR is also taken before training and after every
     ``curve_every`` optimiser steps (and the last), into :attr:`Run.curve`. ``init`` is DiffNet's
     initialisation (``"glorot"``, the authors', or ``"identity"``; ignored for the U-Net).
+    ``precision`` and ``channels_last`` are the training loop's opt-in speed modes
+    (:class:`pdedenoise.train.TrainConfig`).
     """
     t0 = time.perf_counter()
     model = make_model(kind, layers, unet_width, seed=seed, init=init)
     cfg = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr[0], lr_final=lr[1],
-                      seed=seed, device=device, progress=progress, desc=desc or kind)
+                      seed=seed, device=device, progress=progress, desc=desc or kind, precision=precision,
+                      channels_last=channels_last)
     curve: dict = {"step": [], "mean_psnr": [], "seconds": []}
 
     def record(step: int, net: torch.nn.Module) -> None:

@@ -1,0 +1,64 @@
+"""The recorded speed measurements (``benchmarks/results/*.json``) as tables and a figure, for the book.
+
+The benchmarks themselves live in ``benchmarks/`` (``make bench``); this module only reads what they
+recorded, so the book's speed page shows measured numbers and never types them by hand.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .checkout import repo_root
+
+OPENCV = "OpenCV ximgproc.anisotropicDiffusion (per channel)"
+
+
+def results_folder() -> Path:
+    return repo_root() / "benchmarks" / "results"
+
+
+def load(name: str) -> dict | None:
+    """A recorded benchmark (``cpu`` or ``diffnet_training_cpu``), or None when none is recorded."""
+    path = results_folder() / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rate_table(rows: dict, reference: str | None = None) -> pd.DataFrame:
+    """One row per implementation: best and median time, Mpixel-steps/s, and the rate relative to ``reference``."""
+    df = pd.DataFrame([{"implementation": name, "best (s)": r["min_s"], "median (s)": r["median_s"],
+                        "Mpixel-steps/s": r["mpx_steps_per_s"]} for name, r in rows.items()])
+    if reference is not None and reference in rows:
+        df[f"x {reference.split(' (')[0]}"] = df["Mpixel-steps/s"] / rows[reference]["mpx_steps_per_s"]
+    return df
+
+
+def scaling_frame(record: dict) -> pd.DataFrame:
+    """Per-pixel rate (Mpixel-steps/s) per image size (rows) and solver (columns)."""
+    return pd.DataFrame({int(size): {name: r["mpx_steps_per_s"] for name, r in table.items()}
+                         for size, table in record["scaling"].items()}).T.sort_index()
+
+
+def scaling_figure(record: dict):
+    """Rate against image side, log-log, one line per solver."""
+    import matplotlib.pyplot as plt
+
+    frame = scaling_frame(record)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for name in frame.columns:
+        ax.loglog(frame.index, frame[name], "o-", label=name)
+    ax.set_xlabel("image side (pixels)")
+    ax.set_ylabel("Mpixel-steps/s (one thread)")
+    ax.set_xticks(frame.index, [str(n) for n in frame.index])
+    ax.minorticks_off()
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("Cost per pixel against image size")
+    fig.tight_layout()
+    return fig
+
+
+def training_table(record: dict) -> pd.DataFrame:
+    """Training images/s per network and mode, with the speed-up over float32."""
+    return pd.DataFrame(record["rows"])[["network", "parameters", "mode", "train_images_per_s", "speed-up vs float32"]]

@@ -1,0 +1,99 @@
+"""The cache-blocked solver gives the same numbers as the whole-image step, bit for bit, for every case it takes."""
+import pytest
+import torch
+
+from pdedenoise import diffusion
+from pdedenoise import diffusivities as G
+from pdedenoise.solvers import blocked, explicit
+from pdedenoise.solvers.coefficients import EdgeDiffusivity, EdgeFunction, Edges
+
+
+def reference(u, coeff, h, steps, bc):
+    """``steps`` whole-image updates (the autograd path)."""
+    for _ in range(steps):
+        u = explicit.update(explicit.resolve(coeff, u, bc), u, h, bc)
+    return u
+
+
+def cases(n, c, h, w, dtype, rng):
+    K = torch.rand(n, generator=rng, dtype=dtype) * 20 + 5
+    spline = EdgeDiffusivity(G.Spline(nodes=7, lo=0, hi=900, cap=1.0)).to(dtype)
+    with torch.no_grad():
+        spline.g.raw.copy_(torch.randn(1, 7, generator=rng, dtype=dtype))
+    return {
+        "constant": explicit.resolve(0.9, torch.zeros(n, c, h, w, dtype=dtype)),
+        "per-image rho": explicit.resolve(torch.rand(n, generator=rng, dtype=dtype) + 0.2, torch.zeros(n, c, h, w, dtype=dtype)),
+        "field": explicit.resolve(torch.rand(n, 1, h, w, generator=rng, dtype=dtype), torch.zeros(n, c, h, w, dtype=dtype)),
+        "edges": explicit.resolve(Edges(torch.rand(n, c, h, w + 1, generator=rng, dtype=dtype),
+                                        torch.rand(n, c, h + 1, w, generator=rng, dtype=dtype)), None),
+        "rational": EdgeFunction(G.rational, 12.0, G.rational_),
+        "exponential, per-image K": EdgeFunction(G.exponential, K, G.exponential_),
+        "rational, per-image K, no in-place twin": EdgeFunction(G.rational, K),
+        "learned spline": spline,
+    }
+
+
+@pytest.mark.parametrize("bc", ["neumann", "dirichlet"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,rows", [((2, 1, 13, 9), 1), ((2, 1, 13, 9), 4), ((1, 3, 7, 16), 3),
+                                        ((2, 2, 1, 6), 1), ((1, 1, 6, 1), 2), ((1, 1, 40, 33), None)])
+def test_blocked_equals_whole_image_bit_for_bit(bc, dtype, shape, rows, rng):
+    u = torch.rand(*shape, generator=rng, dtype=dtype) * 255
+    with torch.no_grad():
+        for name, coeff in cases(*shape, dtype, rng).items():
+            expected = reference(u, coeff, 0.11, 5, bc)
+            got = blocked.evolve(u, coeff, 0.11, 5, bc, rows=rows)
+            assert torch.equal(got, expected), (name, float((got - expected).abs().max()))
+
+
+@pytest.mark.parametrize("bc", ["neumann", "dirichlet"])
+def test_batches_go_image_group_by_image_group_with_the_same_numbers(bc, rng, monkeypatch):
+    monkeypatch.setattr(blocked, "STRIP_ELEMENTS", 150)  # one 13x9 image per group, two-row strips
+    u = torch.rand(3, 1, 13, 9, generator=rng, dtype=torch.float64) * 255
+    with torch.no_grad():
+        for name, coeff in cases(3, 1, 13, 9, torch.float64, rng).items():
+            assert torch.equal(blocked.evolve(u, coeff, 0.11, 4, bc), reference(u, coeff, 0.11, 4, bc)), name
+
+
+def test_public_solvers_take_the_blocked_path_only_without_gradients(rng):
+    u = torch.rand(2, 1, 24, 20, generator=rng) * 255
+    with torch.no_grad():
+        fast = diffusion.perona_malik(u, 10.0, 0.2, 7)
+    slow = diffusion.perona_malik(u.clone().requires_grad_(), 10.0, 0.2, 7)  # autograd: whole-image steps
+    assert slow.grad_fn is not None and torch.equal(fast, slow.detach())
+    assert torch.equal(diffusion.heat(u, 0.8, 1.0, 0.1), diffusion.heat(u.requires_grad_(), 0.8, 1.0, 0.1).detach())
+
+
+def test_strips_keep_operations_on_one_thread():
+    u = torch.zeros(16, 1, 512, 512)
+    assert 16 * blocked.strip_rows(u) * 512 <= blocked.STRIP_ELEMENTS
+    assert blocked.strip_rows(torch.zeros(1, 1, 4, 100_000)) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bc", ["neumann", "dirichlet"])
+def test_compiled_perona_malik_agrees_with_the_eager_solver(bc, rng):
+    """The opt-in compiled step (one fused kernel per step) equals the eager one to round-off."""
+    u = torch.rand(2, 1, 40, 36, generator=rng, dtype=torch.float64) * 255
+    for kind in ("rational", "exponential"):
+        K = torch.tensor([8.0, 15.0], dtype=torch.float64)
+        eager = diffusion.perona_malik(u, K, 0.2, 12, kind, bc)
+        fused = diffusion.perona_malik(u, K, 0.2, 12, kind, bc, compile=True)
+        torch.testing.assert_close(fused, eager, rtol=0, atol=1e-9)
+    u32 = u.float()
+    assert float((diffusion.perona_malik(u32, 10.0, 0.2, 12, bc=bc, compile=True)
+                  - diffusion.perona_malik(u32, 10.0, 0.2, 12, bc=bc)).abs().max()) < 1e-3
+
+
+def test_learned_flows_take_the_blocked_path_without_gradients(rng):
+    from pdedenoise.solvers.explicit import ExplicitFlow
+
+    u = torch.rand(2, 1, 20, 18, generator=rng, dtype=torch.float64) * 255
+    shared = ExplicitFlow(EdgeDiffusivity(G.Spline(nodes=9, lo=0, hi=900, cap=1.0)), steps=6, dt=0.2).double()
+    per_step = ExplicitFlow([EdgeDiffusivity(G.GaussianRBF(centers=7, lo=0, hi=900, cap=1.0)) for _ in range(3)],
+                            steps=3, dt=0.2).double()
+    for flow in (shared, per_step):
+        with torch.no_grad():
+            fast = flow(u)
+        slow = flow(u)  # parameters require gradients: the whole-image path
+        assert slow.grad_fn is not None and torch.equal(fast, slow.detach())
