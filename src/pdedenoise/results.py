@@ -41,12 +41,14 @@ def results_dir(scale: str, root: Path | None = None) -> Path:
 
 
 def git_commit(root: Path | None = None) -> str | None:
-    """Short hash of HEAD (with ``-dirty`` if the tree has changes), or None outside git."""
+    """Short hash of HEAD (with ``-dirty`` if tracked code changed), or None outside git."""
     try:
         cwd = root or repo_root()
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        # recorded outputs (results/, benchmarks/results/) do not make the code that produced them dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results", ":(exclude)benchmarks/results"], cwd=cwd,
                                capture_output=True, text=True, check=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except Exception:
