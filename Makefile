@@ -8,13 +8,15 @@ SCALE  ?= ci
 DEVICE ?= cpu
 STAMP  := $(VENV)/.installed
 
-.PHONY: help env test test-fast notebooks book bench clean
+.PHONY: help env test test-fast notebooks book bench lab browser-test clean
 
 help:
 	@echo "make book    execute the notebooks (SCALE=ci|full, DEVICE=cpu|cuda) and build the HTML book"
 	@echo "make test    run the test suite (includes the notebooks at ci scale)"
 	@echo "make test-fast   the tests without the slow notebook executions"
 	@echo "make bench   speed benchmarks"
+	@echo "make lab     JupyterLab on the notebooks, to run a chapter interactively"
+	@echo "make browser-test   build the book and check every page in headless Chromium"
 
 env: $(STAMP)
 
@@ -46,6 +48,16 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/bench_diffnet.py --device $(DEVICE)
+
+lab: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks
+
+browser-test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "could not install chromium: the browser test will be skipped"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[browser]"
+	$(PY) -m pytest -q -ra tests/test_book_browser.py
 
 clean:
 	rm -rf book/_build book/executed build results/ci

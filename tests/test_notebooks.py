@@ -20,23 +20,34 @@ def test_stored_without_outputs_and_parameterised(path):
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "clear the outputs"
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, "exactly one cell tagged 'parameters'"
-    for name in ("scale", "device", "seed", "data_dir"):
+    for name in ("scale", "device", "seed", "data_dir", "save", "progress"):
         assert f"{name} =" in params[0].source
     assert 'scale = "ci"' in params[0].source, "the stored default scale is ci"
+    assert "save = False" in params[0].source, "opened interactively, a notebook writes no results"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_at_ci_scale(path, tmp_path, monkeypatch):
-    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path / "results"))
-    out = notebooks.execute(path, "ci", out_dir=tmp_path / "executed")
-    assert out.exists() and not list((tmp_path / "executed").glob(".*"))
-    saved = json.loads((tmp_path / "results" / "ci" / f"{path.stem}.json").read_text())
+def test_notebook_runs_at_ci_scale(path, executed_book):
+    executed_dir, results, errors = executed_book
+    assert errors[path.stem] is None, errors[path.stem]
+    out = executed_dir / path.name
+    assert out.exists() and not list(executed_dir.glob(".*"))
+    saved = json.loads((results / "ci" / f"{path.stem}.json").read_text())
     assert saved["scale"] == "ci" and saved["provenance"]["date"]
     executed = nbformat.read(out, as_version=4)
     figures = sum("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
     if path.stem != "99_scoreboard":  # every chapter shows its plots (a non-inline backend would hide them)
         assert figures >= 1, "no figure was displayed"
+    for cell in executed.cells:  # the parameter cells are plumbing: removed from the page
+        if {"parameters", "injected-parameters"} & set(cell.metadata.get("tags", [])):
+            assert "remove-cell" in cell.metadata["tags"]
+    streams = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    assert not [o for o in streams if o["name"] == "stderr"], "warnings or progress bars leaked into the page"
+    glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in executed.cells for o in c.get("outputs", [])}
+    if path.stem in ("01_heat_pinn", "04_diffnet"):  # a chapter opens with its claims, computed by the run
+        assert "claims_box" in glued and saved["claims"]
+        assert {c["verdict"] for c in saved["claims"]} <= {"holds", "partly holds", "does not hold", "untested"}
     if path.stem == "00_solvers":
         # the denoisers must denoise, and Perona-Malik must beat linear diffusion on this image
         assert saved["heat"]["psnr"] > saved["noisy_psnr"] + 5

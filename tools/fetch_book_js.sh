@@ -19,4 +19,12 @@ for part in tex-chtml.js input output ui a11y sre adaptors; do
   cp -r "$work/mathjax-3.2.2/es5/$part" "$dest.tmp/mathjax/"
 done
 rm -rf "$dest" && mv "$dest.tmp" "$dest"
-echo "fetched book JavaScript into $dest"
+# the widget manager loads its icon fonts from @jupyter-widgets/html-manager/dist/ relative to the page:
+# put them there for the pages at the book's root and for the executed chapters
+fonts=${2:-$(dirname "$dest")/_widgetfonts}
+rm -rf "$fonts" && mkdir -p "$fonts"
+for where in "" executed/; do
+  mkdir -p "$fonts/${where}@jupyter-widgets/html-manager/dist"
+  cp "$work"/jupyter-widgets-html-manager-1.0.6/dist/*.{woff,woff2,ttf,eot,svg} "$fonts/${where}@jupyter-widgets/html-manager/dist/"
+done
+echo "fetched book JavaScript into $dest and the widget fonts into $fonts"

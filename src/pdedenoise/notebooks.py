@@ -1,10 +1,12 @@
 """Execute the book's notebooks with papermill at a chosen scale.
 
 ``python -m pdedenoise.notebooks --scale ci`` runs every ``notebooks/*.ipynb`` (stored without
-outputs) with the parameters ``scale``, ``device``, ``seed`` and ``data_dir`` and writes the
-executed copies to ``book/executed/``, from which Jupyter Book renders the pages. Each notebook
-saves its numbers to ``results/<scale>/<name>.json`` itself; the runner adds
-``results/<scale>/_timings.json`` with every notebook's wall time.
+outputs) with the parameters ``scale``, ``device``, ``seed`` and ``data_dir``, plus ``save=True`` (each
+notebook then saves its numbers to ``results/<scale>/<name>.json``; opened interactively, a notebook
+writes nothing unless its reader sets ``save = True``) and ``progress=False`` (no progress bars in the
+executed pages). It writes the executed copies to ``book/executed/``, from which Jupyter Book renders
+the pages, with the parameter cells removed from the page, and adds ``results/<scale>/_timings.json``
+with every notebook's wall time.
 
 An executed copy appears only when its notebook ran to the end: papermill writes to a temporary
 file that is renamed on success; on failure the partial copy is moved to ``build/failed/`` for
@@ -59,7 +61,7 @@ def execute(
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / notebook.name
     tmp = out_dir / f".{notebook.stem}.running.ipynb"
-    params = {"scale": scale, "device": device, "seed": seed, "data_dir": data_dir}
+    params = {"scale": scale, "device": device, "seed": seed, "data_dir": data_dir, "save": True, "progress": False}
     try:
         pm.execute_notebook(
             str(notebook), str(tmp), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
@@ -76,8 +78,21 @@ def execute(
             f"notebook {notebook.name} failed at scale={scale}: {exc.__class__.__name__}: {exc}\n"
             f"the partially executed copy is in {failed}"
         ) from exc
+    _hide_parameters(tmp)
     os.replace(tmp, final)
     return final
+
+
+def _hide_parameters(path: Path) -> None:
+    """Tag the notebook's and papermill's parameter cells ``remove-cell``: plumbing, not part of the page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = tags + ["remove-cell"]
+    nbformat.write(nb, path)
 
 
 def run_all(scale: str = "ci", only: list[str] | None = None, **kwargs) -> dict[str, float]:

@@ -28,3 +28,74 @@ def style(table: pd.DataFrame, precision: int = 2):
     return (table.style.format(precision=precision, na_rep="—")
             .map(lambda v: f"background-color: {colours.get(v, '')}", subset=["verdict"])
             .hide(axis="index"))
+
+
+# --------------------------------------------------------------------------- the book's scoreboard
+
+#: readable names of the long single-experiment runs (results/medium/04_diffnet_long_<job>.json)
+RUN_LABELS = {"04_diffnet_long_discs": "long run: Exp. 1 at the paper's protocol",
+              "04_diffnet_long_nonoise": "long run: Exp. 2, no noise",
+              "04_diffnet_long_1pct": "long run: Exp. 2, 1% noise"}
+SCALE_ORDER = {"full": 0, "medium": 1, "ci": 2}
+
+
+def collect(root=None) -> list[dict]:
+    """Every results file with comparison tables or claims, as records: paper, run, scale, provenance, tables,
+    claims. Recorded scales (full, medium) come before ci; files that cannot be read are reported, not fatal."""
+    import json
+
+    from .papers import PAPERS
+    from .results import SCALES, results_dir
+
+    by_chapter = {p.chapter: p for p in PAPERS if p.chapter}
+    out = []
+    for scale in sorted(SCALES, key=SCALE_ORDER.get):
+        folder = results_dir(scale, root)
+        for path in sorted(folder.glob("[!_]*.json")) if folder.exists() else []:
+            try:
+                res = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                out.append({"paper": None, "run": path.stem, "scale": scale, "error": f"{path.name}: {exc}"})
+                continue
+            tables = {k: pd.DataFrame(v) for k, v in (res.get("tables") or {}).items() if v}
+            claims = res.get("claims") or []
+            if not tables and not claims:
+                continue
+            paper = next((p for chapter, p in by_chapter.items() if path.stem.startswith(chapter)), None)
+            out.append({"paper": paper.title if paper else None, "run": RUN_LABELS.get(path.stem, f"chapter ({scale})"),
+                        "scale": scale, "provenance": res.get("provenance", {}), "tables": tables, "claims": claims,
+                        "checks": set(res.get("check_only_tables", [])), "name": path.stem})
+    return out
+
+
+def paper_overview(records: list[dict]) -> pd.DataFrame:
+    """One row per paper of the book: claim verdicts (from the chapter's own claims, which already take the
+    largest recorded evidence) and the scales of that evidence, or "not yet attempted"."""
+    from .papers import PAPERS
+
+    rows = []
+    for paper in PAPERS:
+        mine = [r for r in records if r.get("paper") == paper.title and r.get("claims")]
+        if not mine:
+            rows.append({"paper": paper.title, **{v: "—" for v in CLAIM_VERDICTS}, "evidence": "not yet attempted"})
+            continue
+        best = min(mine, key=lambda r: SCALE_ORDER[r["scale"]])
+        counts = claim_summary(best["claims"]).to_dict()
+        rows.append({"paper": paper.title, **counts, "evidence": "; ".join(sorted({c["scale"] for c in best["claims"]}))})
+    return pd.DataFrame(rows)
+
+
+def runs_overview(records: list[dict]) -> pd.DataFrame:
+    """One row per recorded or regenerated run with tables: verdict counts (tables that only check the pipeline,
+    e.g. a ci-scale training run, are counted apart), scale, date and machine."""
+    rows = []
+    for r in records:
+        if r.get("error") or not r.get("tables"):
+            continue
+        prov = r["provenance"]
+        verdicts = [t for name, t in r["tables"].items() if name not in r["checks"]]
+        checks = sum(len(t) for name, t in r["tables"].items() if name in r["checks"])
+        counts = summary(verdicts).to_dict() if verdicts else {v: 0 for v in VERDICTS}
+        rows.append({"paper": r["paper"], "run": r["run"], "scale": r["scale"], **counts, "pipeline checks": checks,
+                     "date": str(prov.get("date", ""))[:10], "machine": prov.get("device", "")})
+    return pd.DataFrame(rows)

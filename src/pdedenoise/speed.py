@@ -55,7 +55,6 @@ def scaling_figure(record: dict):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title("Cost per pixel against image size")
-    fig.tight_layout()
     return fig
 
 

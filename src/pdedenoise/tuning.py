@@ -116,3 +116,34 @@ def heat_restore(noisy: torch.Tensor, rho: float | torch.Tensor, T: float = 1.0,
     """Heat restoration (``T/dt`` explicit Euler steps, computed exactly), 0–255 in and out."""
     v = heat_spectral(noisy, rho, T, bc, dt=dt)
     return v.clamp(0.0, 255.0) if out_clip else v
+
+
+@dataclass
+class BestStop:
+    """The answer of :func:`best_stopping_time`: the best PSNR, after how many steps, and that image."""
+
+    psnr: float
+    steps: int
+    image: torch.Tensor
+
+
+@torch.no_grad()
+def best_stopping_time(noisy: torch.Tensor, clean: torch.Tensor, K: float, steps: int, dt: float = 0.2,
+                       diffusivity: str = "rational", data_range: float = 255.0) -> BestStop:
+    """Run ``steps`` Perona–Malik steps and keep the PSNR-best iterate (an oracle stopping time).
+
+    Args:
+        noisy, clean: (1, C, H, W) on the scale of ``data_range``.
+    Returns:
+        the best PSNR (dB), its step count (0: the noisy image itself) and the image.
+    """
+    from .diffusion import perona_malik_step
+    from .metrics import psnr
+
+    u, best = noisy, BestStop(float(psnr(noisy, clean, data_range)), 0, noisy)
+    for n in range(1, steps + 1):
+        u = perona_malik_step(u, K, dt, diffusivity=diffusivity)
+        p = float(psnr(u, clean, data_range))
+        if p > best.psnr:
+            best = BestStop(p, n, u)
+    return best

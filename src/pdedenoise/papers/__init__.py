@@ -6,7 +6,8 @@
 * ``protocol.py`` -- the protocol as stated, our choices where the paper is silent, the ci/medium/full
   scales, tolerances, data map;
 * ``method.py`` -- what is specific to the paper's method (shared models live in :mod:`pdedenoise.models`);
-* ``analysis.py`` -- runs, comparison tables and the verdict on each claim.
+* ``analysis.py`` -- runs, comparison tables and the verdict on each claim;
+* ``figures.py`` -- the chapter's figures that need a function (slider panels, composite plots).
 
 :data:`PAPERS` lists the book's four papers in chapter order, including those whose chapter does not
 exist yet.

@@ -22,6 +22,8 @@ DeepXDE is imported lazily, inside :func:`fit_heat_pinn`, with the PyTorch backe
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import time
@@ -109,9 +111,17 @@ def pixel_points(h: int, w: int, t: float) -> np.ndarray:
     return np.stack([xs.ravel(), ys.ravel(), np.full(h * w, t)], axis=1).astype(np.float32)
 
 
+def _quiet():
+    """Swallow DeepXDE's console chatter (its backend banner on import, "Compiling model..." lines)."""
+    sink = io.StringIO()
+    return contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink)
+
+
 def _import_deepxde():
     previous = torch.get_default_device() if hasattr(torch, "get_default_device") else torch.device("cpu")
-    import deepxde as dde  # noqa: WPS433 (lazy on purpose)
+    out, err = _quiet()
+    with out, err:
+        import deepxde as dde  # noqa: WPS433 (lazy on purpose)
 
     if dde.backend.backend_name != "pytorch":
         raise RuntimeError(f"pdedenoise.pinn needs DeepXDE's PyTorch backend, got {dde.backend.backend_name!r}; "
@@ -167,7 +177,9 @@ def fit_heat_pinn(v0: torch.Tensor, vT: torch.Tensor, T: float = 1.0, config: PI
                                 anchors=np.concatenate([p0, pT]))
         net = dde.nn.FNN([3] + [config.hidden] * config.depth + [1], "tanh", "Glorot normal")
         model = dde.Model(data, net)
-        model.compile("adam", lr=config.lr, external_trainable_variables=[log_rho])
+        out, err = _quiet()
+        with out, err:
+            model.compile("adam", lr=config.lr, external_trainable_variables=[log_rho])
 
         steps: list[int] = []
         rho_hist: list[float] = []
