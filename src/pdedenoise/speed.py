@@ -30,7 +30,7 @@ def rate_table(rows: dict, reference: str | None = None) -> pd.DataFrame:
     df = pd.DataFrame([{"implementation": name, "best (s)": r["min_s"], "median (s)": r["median_s"],
                         "Mpixel-steps/s": r["mpx_steps_per_s"]} for name, r in rows.items()])
     if reference is not None and reference in rows:
-        df[f"x {reference.split(' (')[0]}"] = df["Mpixel-steps/s"] / rows[reference]["mpx_steps_per_s"]
+        df[f"x {reference.split(' ')[0]}"] = df["Mpixel-steps/s"] / rows[reference]["mpx_steps_per_s"]
     return df
 
 
