@@ -40,6 +40,7 @@ SKIMAGE = ("scikit-image/scikit-image", "aaeb2ffb8646336b0c7f6ca6b3f49eadf729680
 CRYODRGN = ("ml-struct-bio/cryodrgn", "5b18c4aecd6c5b9dda6a96d2fe69d72e2c4a8a57")
 ASPIRE = ("ComputationalCryoEM/ASPIRE-Python", "64ad0dd6afb690547ae48cbdbb38bf62525ed8c7")
 UNET = ("zhixuhao/unet", "b45af4d458437d8281cc218a07fd4380818ece4a")
+VALDIVIA = ("JoelVO/anisotropic_diffusion", "a3b279aebb890cd3ad34c365e27b2f984db587e1")
 
 # Files staged under a different name: dataset -> {relpath: (source, path in repository)}.
 RENAMED = {
@@ -101,6 +102,8 @@ def source_path(dataset: str, relpath: str, stl: dict[str, str]) -> tuple[tuple[
         return BSDS, f"BSDS500/data/images/{relpath}"
     if dataset == "STL10_subset":
         return STL10, stl[relpath]
+    if dataset == "learned_diffusivities_ckpt":  # the authors' repository, same paths (AGPL-3.0)
+        return VALDIVIA, relpath
     if dataset == "EM_ISBI2012":
         m = re.fullmatch(r"train_(\d\d)\.png", relpath)
         if m:
@@ -114,7 +117,8 @@ def read_sums(folder: Path) -> list[tuple[str, str]]:
     for line in (folder / "SHA256SUMS").read_text().splitlines():
         if line.strip():
             digest, name = line.split(maxsplit=1)
-            rows.append((name.lstrip("*").strip(), digest.lower()))
+            name = name.lstrip("*").strip()
+            rows.append((name[2:] if name.startswith("./") else name, digest.lower()))
     return rows
 
 

@@ -51,6 +51,12 @@ DATASET_INFO: dict[str, dict[str, str]] = {
     "cryoEM": dict(description="EMPIAR-10076 particle stack (cryodrgn tests) and an ASPIRE sample stack",
                    terms="EMPIAR data CC0; aspire_sample.mrcs has undocumented origin (prefer EMPIAR)",
                    shape="empiar_10076_7.mrc 7x320x320 float32 (+ RELION .star); aspire_sample 17x200x200"),
+    "learned_diffusivities_ckpt": dict(
+        description="the trained models of Valdivia Ortega, Haas, Effland (2024): TensorFlow 2 checkpoints of KA, "
+                    "FoE (splines, decreasing, monomials, Roth-Black) and U-Net diffusivities for sigma 15/25/50",
+        terms="AGPL-3.0 (the authors' repository JoelVO/anisotropic_diffusion); read from the data folder, never "
+              "committed or converted into this repository",
+        shape="36 checkpoint files (NAME.index + NAME.data-00000-of-00001), architecture_description.csv, LICENSE.txt"),
     "EM_ISBI2012": dict(description="ISBI 2012 EM segmentation training slices (ssTEM, Drosophila VNC)",
                         terms="cite Cardona et al. 2010 (PLoS Biol); repo MIT covers code only",
                         shape="30 PNG L 512x512 (train_00..train_29)"),
