@@ -264,7 +264,7 @@ def test_learned_spline_flow_through_the_solver(rng):
     capped = ExplicitFlow([C.EdgeDiffusivity(G.Spline(nodes=9, lo=0, hi=4e4, cap=1 / (4 * dt))) for _ in range(5)],
                           steps=5, dt=dt).double()
     _randomise(capped, rng, 50.0)
-    out = capped(u0)
+    out = capped(u0).detach()
     assert float(out.min()) >= float(u0.min()) - 1e-9 and float(out.max()) <= float(u0.max()) + 1e-9
     free = ExplicitFlow(C.EdgeDiffusivity(G.Spline(nodes=9, lo=0, hi=4e4, init=2.0)), steps=20, dt=dt).double()
     assert free.certificates()[0].dt_max == pytest.approx(0.125) and not free.certificates()[0].holds
@@ -315,3 +315,38 @@ def test_cross_diffusion_on_cuda_matches_cpu(rng):
     model = C.FieldBlocks(G.Rational(0.5), C.RotationBlock(0.3)).double()
     u = torch.rand(2, 2, 16, 16, generator=rng, dtype=f64)
     torch.testing.assert_close(flux_step(u.cuda(), model.cuda(), 0.1).cpu(), flux_step(u, model.cpu(), 0.1))
+
+
+def test_a_bound_that_does_not_cover_the_feature_is_not_trusted(rng):
+    """g's sup holds on its domain only: g(v) of a signed channel, or a monomial of d^2, gets no data-free bound,
+    so the flow checks the actual coefficients and refuses a step they make unstable."""
+    signed = C.FieldBlocks(G.Rational(0.5), C.RotationBlock(0.3)).double()
+    assert math.isnan(signed.dt_max())
+    assert C.FieldBlocks(G.Rational(0.5), C.RotationBlock(0.3), feature="v^2").double().dt_max() > 0
+    assert math.isnan(C.EdgeDiffusivity(G.Monomial(in_features=1, c=-0.7, s=0.3)).dt_max())
+    u = torch.rand(1, 2, 8, 8, generator=rng, dtype=f64)
+    u[:, 1] = -0.2  # g(-0.2) = 1 / (1 - 0.8) = 5: the bound of g on [0, inf) (1) does not hold
+    with pytest.raises(stability.StabilityError, match="exceeds the bound"):
+        ExplicitFlow(signed, steps=2, dt=0.2)(u)
+
+
+def test_a_plain_callable_is_checked_on_its_coefficients(rng):
+    u = torch.rand(1, 1, 8, 8, generator=rng, dtype=f64)
+
+    def constant(c):
+        return lambda v, dx, dy, bc: C.Edges(torch.full_like(dx, c), torch.full_like(dy, c))
+
+    torch.testing.assert_close(ExplicitFlow(constant(0.2), 3, 0.5)(u).mean(), u.mean())
+    with pytest.raises(stability.StabilityError, match="exceeds the bound"):
+        ExplicitFlow(constant(1.0), 3, 0.5)(u)
+
+
+def test_an_unknown_boundary_condition_is_refused_on_every_path(rng):
+    from pdedenoise import diffusion
+
+    u = torch.rand(1, 1, 8, 8, generator=rng)
+    for run in (lambda: diffusion.heat(u, 0.1, 1.0, 0.1, bc="periodic"),
+                lambda: diffusion.perona_malik(u, 5.0, 0.1, 3, bc="periodic"),
+                lambda: ExplicitFlow(C.EdgeDiffusivity(G.Rational(1.0)), 2, 0.1, bc="periodic")):
+        with torch.no_grad(), pytest.raises(ValueError, match="unknown boundary condition 'periodic'"):
+            run()

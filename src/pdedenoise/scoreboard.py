@@ -1,4 +1,4 @@
-"""The scoreboard's arithmetic: verdict counts over comparison tables and claims, and table styling.
+"""The scoreboard's arithmetic: verdict counts over comparison tables and claims, and the book's overview tables.
 
 The records themselves (published numbers, comparisons, claims) are :mod:`pdedenoise.records`.
 """
@@ -20,14 +20,6 @@ def summary(tables: Iterable[pd.DataFrame]) -> pd.Series:
 def claim_summary(claims: Iterable[Claim | Mapping]) -> pd.Series:
     """Count of each claim verdict (:data:`pdedenoise.records.CLAIM_VERDICTS`)."""
     return claims_frame(claims)["verdict"].value_counts().reindex(list(CLAIM_VERDICTS), fill_value=0)
-
-
-def style(table: pd.DataFrame, precision: int = 2):
-    """A pandas Styler that colours the verdict column (for notebooks and the book)."""
-    colours = {"reproduced": "#d4edda", "close": "#fff3cd", "not reproduced": "#f8d7da"}
-    return (table.style.format(precision=precision, na_rep="—")
-            .map(lambda v: f"background-color: {colours.get(v, '')}", subset=["verdict"])
-            .hide(axis="index"))
 
 
 # --------------------------------------------------------------------------- the book's scoreboard

@@ -49,7 +49,8 @@ def check_finite(u: torch.Tensor, name: str = "u") -> None:
         raise ValueError(f"{name} contains {bad} NaN or infinite values; clean or mask the input first")
 
 
-def _check_bc(bc: str) -> None:
+def check_bc(bc: str) -> None:
+    """Raise a clear error unless ``bc`` is a known boundary condition."""
     if bc not in BOUNDARY_CONDITIONS:
         raise ValueError(f"unknown boundary condition {bc!r}; use one of {BOUNDARY_CONDITIONS}")
 
@@ -63,7 +64,7 @@ def pad(u: torch.Tensor, bc: BoundaryCondition = "neumann", width: int = 1) -> t
     Returns:
         shape (N, C, H + 2 width, W + 2 width).
     """
-    _check_bc(bc)
+    check_bc(bc)
     if bc == "neumann":
         return F.pad(u, (width,) * 4, mode="replicate")
     return F.pad(u, (width,) * 4, mode="constant", value=0.0)

@@ -263,8 +263,6 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
         raise ValueError("the training set is empty")
     epochs = cfg.epochs if cfg.epochs is not None else math.ceil(cfg.max_steps / steps_per_epoch)
     total_steps = epochs * steps_per_epoch if cfg.max_steps is None else min(epochs * steps_per_epoch, cfg.max_steps)
-    loss_fn = _loss_fn(cfg.loss)
-
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = Stepper(model, cfg)
@@ -329,7 +327,7 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
             dt = time.perf_counter() - t0 - t_callback
             history.epoch.append(epoch + 1)
             history.train_loss.append(running / max(seen, 1))
-            history.val_loss.append(evaluate(model, val, cfg.batch_size, cfg.device, loss_fn) if val is not None
+            history.val_loss.append(evaluate(model, val, cfg.batch_size, cfg.device, step.loss_fn) if val is not None
                                     else float("nan"))
             history.lr.append(opt.param_groups[0]["lr"])
             history.seconds.append(dt)

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from ..stencils import BoundaryCondition
+from ..stencils import BoundaryCondition, check_bc
 from ..threads import limited, solver_threads
 from .coefficients import EdgeDiffusivity, EdgeFunction, Edges
 
@@ -180,6 +180,7 @@ def evolve(u: torch.Tensor, coeff, h: float, steps: int, bc: BoundaryCondition =
     """
     from .explicit import Resolved
 
+    check_bc(bc)  # the strips below test for "dirichlet" and "neumann" only
     n, c, hh, w = u.shape
     group = n if u.device.type != "cpu" else max(1, min(n, STRIP_ELEMENTS * solver_threads() // max(1, c * hh * w)))
     # the whole path adds a single constant with one fused multiply-add, a per-image one in two operations

@@ -96,6 +96,13 @@ class EdgeFunction:
         return Edges(self.g(dx * dx), self.g(dy * dy))
 
 
+def _covers(g: Diffusivity, low: float) -> bool:
+    """True when ``g``'s stated domain contains every feature value in ``[low, inf)``: only then does ``g.sup()``
+    bound the coefficients for any state (e.g. a monomial on [0, 1] does not bound ``g(d^2)``)."""
+    domain = getattr(g, "domain", (0.0, math.inf))
+    return domain[0] <= low and domain[1] == math.inf
+
+
 class EdgeDiffusivity(CoefficientModel):
     """``c = g(d^2)`` on each edge, ``d`` the difference across it (Perona and Malik's 4-neighbour scheme)."""
 
@@ -114,6 +121,8 @@ class EdgeDiffusivity(CoefficientModel):
         return Edges(self.g(dx * dx), self.g(dy * dy))
 
     def dt_max(self, reaction_sup: float = 0.0) -> float:
+        if not _covers(self.g, 0.0):
+            return math.nan  # g's bound does not hold for every squared difference: check the data
         return stability.scalar_dt_max_from_sup(self.g.sup(), reaction_sup) if self.g.nonnegative() else 0.0
 
 
@@ -128,6 +137,8 @@ class PixelDiffusivity(CoefficientModel):
         return Edges(*average_to_edges(self.g(central_gradient_sq(u, bc))))
 
     def dt_max(self, reaction_sup: float = 0.0) -> float:
+        if not _covers(self.g, 0.0):
+            return math.nan  # g's bound does not hold for every squared difference: check the data
         return stability.scalar_dt_max_from_sup(self.g.sup(), reaction_sup) if self.g.nonnegative() else 0.0
 
 
@@ -253,6 +264,8 @@ class FieldBlocks(CoefficientModel):
 
     def dt_max(self, reaction_sup: float = 0.0) -> float:
         with torch.no_grad():
+            if not _covers(self.g, -math.inf if self.feature == "v" else 0.0):
+                return math.nan  # g's bound does not hold for every value of the feature: check the data
             if not self.g.nonnegative():
                 return 0.0  # g < 0 somewhere: D is negative definite there, no step is stable
             B = self.block().double()[None, :, :, None]

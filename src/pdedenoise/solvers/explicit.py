@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple, Sequence, Union
 import torch
 from torch import nn
 
-from ..stencils import BoundaryCondition, average_to_edges, check_image, edge_differences, flux_divergence, laplacian
+from ..stencils import BoundaryCondition, average_to_edges, check_bc, check_image, edge_differences, flux_divergence, laplacian
 from . import blocked, stability
 from .coefficients import Blocks, Edges
 
@@ -234,6 +234,7 @@ class ExplicitFlow(nn.Module):
             self.reaction = nn.ModuleList(reaction)
         else:
             self.reaction = reaction
+        check_bc(bc)
         self.steps, self.dt, self.bc, self.check = steps, float(dt), bc, check
 
     def coefficient(self, t: int) -> nn.Module:
@@ -258,9 +259,17 @@ class ExplicitFlow(nn.Module):
     def certificates(self) -> list[stability.Certificate]:
         """The data-free certificate of every step, from the parameters (float64); ``dt_max`` is nan for a
         model that states no bound."""
-        return [stability.Certificate(self.dt, float(self.coefficient(t).dt_max(self._reaction_sup(t))),
+        def bound(model, t):  # a plain callable states no bound: nan, checked on the data
+            return float(model.dt_max(self._reaction_sup(t))) if hasattr(model, "dt_max") else math.nan
+
+        return [stability.Certificate(self.dt, bound(self.coefficient(t), t),
                                       getattr(self.coefficient(t), "norm", "max"), f"flow step {t + 1}")
                 for t in range(self.steps)]
+
+    def _checked(self) -> list[bool]:
+        """Per step, True when no data check is needed: the certificate holds (``check="bound"``, raises when it
+        fails) or checks are off."""
+        return self._prechecked() if self.check == "bound" else [self.check == "off"] * self.steps
 
     def _prechecked(self) -> list[bool]:
         """Per step, True when the data-free certificate holds (raises when it fails)."""
@@ -283,7 +292,7 @@ class ExplicitFlow(nn.Module):
     def forward(self, u0: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         check_image(u0, "u0")
         ref = u0 if reference is None else reference
-        checked = self._prechecked() if self.check == "bound" else [self.check == "off"] * self.steps
+        checked = self._checked()
         if self._blockable(u0, checked):  # no gradients: in place on cache-sized strips, the same numbers
             if not self.per_step:
                 return blocked.evolve(u0, self.coefficients, self.dt, self.steps, self.bc)
@@ -301,14 +310,14 @@ class ExplicitFlow(nn.Module):
             return False
         if torch.is_grad_enabled() and (u0.requires_grad or any(p.requires_grad for p in self.parameters())):
             return False
-        return all(blocked.supported(self.coefficient(t)) for t in range(min(self.steps, 1 if not self.per_step
-                                                                              else self.steps)))
+        models = self.coefficients if self.per_step else [self.coefficients]
+        return all(blocked.supported(m) for m in models)
 
     @torch.no_grad()
     def trace(self, u0: torch.Tensor, reference: torch.Tensor | None = None) -> list[torch.Tensor]:
         """``[U^0, U^1, ..., U^T]`` without gradients."""
         ref = u0 if reference is None else reference
-        checked = self._prechecked() if self.check == "bound" else [self.check == "off"] * self.steps
+        checked = self._checked()
         states = [u0]
         for t in range(self.steps):
             states.append(self.step(states[-1], t, ref, check_data=not checked[t]))

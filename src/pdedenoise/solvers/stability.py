@@ -105,7 +105,8 @@ class Certificate:
         if not substeps or not math.isfinite(self.dt_max):
             kind = ("dt <= 1 / max(sum of the 4 edge diffusivities + reaction) (the maximum principle; for a "
                     "constant diffusivity rho: dt <= 1/(4 rho))") if self.norm == "max" else \
-                ("dt <= min over edges of lmin(sym D) / (4 ||D||^2) (l2 stability of a coupled step)")
+                ("dt <= min over edges of 1 / (4 lmax(S^-1 D^T D)), S the symmetric part of D, with the reaction "
+                 "(l2 stability of a coupled step)")
             raise StabilityError(
                 f"unstable explicit {self.what} step: dt={self.dt:.6g} exceeds the bound {kind} = {self.dt_max:.6g}; "
                 "reduce dt, or pass substeps=True to split each step automatically")

@@ -139,7 +139,7 @@ def claims(scale: str, tables: dict, exp4_verdict: str, long_runs: dict | None =
     def frame(rows) -> pd.DataFrame:
         return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
 
-    def source(job: str, table: str, pick: str):
+    def source(job: str, table: str):
         if job in long_runs:
             rec = long_runs[job]
             prov = rec["provenance"]
@@ -154,14 +154,14 @@ def claims(scale: str, tables: dict, exp4_verdict: str, long_runs: dict | None =
     for key, job, table, pick in (("deconvolution", "discs", "exp1", "Exp. 1"),
                                   ("inverse, no noise", "nonoise", "exp2", "no noise, mean"),
                                   ("inverse, 1% noise", "1pct", "exp2", "1% noise, mean")):
-        rows, where, evidence = source(job, table, pick)
+        rows, where, evidence = source(job, table)
         if rows is None:
             out.append(Claim(CLAIMS[key], "untested", "the ci scale checks the pipeline only, and no larger run "
                              "is recorded", scale, evidence))
             continue
         rows = rows[rows["quantity"].str.contains(pick, regex=False)] if table == "exp2" else rows
         out.append(_number_claim(CLAIMS[key], rows, where, evidence))
-    gaps, where, _ = source("-", "exp3", "")
+    gaps, where, _ = source("-", "exp3")
     if gaps is None:
         out.append(Claim(CLAIMS["generalisation"], "untested", "the ci scale checks the pipeline only", scale,
                          "Experiment 3"))
