@@ -143,3 +143,19 @@ def test_mixed_precision_and_channels_last_follow_the_float32_loss():
     assert float(((bf16 - f32).abs() / f32).max()) < 2e-2
     with pytest.raises(ValueError, match="precision"):
         fit(DiffNet(layers=1, hidden=4), (x, y), TrainConfig(max_steps=1, precision="fp8", progress=False))
+
+
+def test_sgd_is_plain_gradient_descent():
+    """optimizer="sgd": one step moves every weight by exactly -lr * gradient (no momentum, no scaling)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    x, y = torch.randn(8, 3), torch.randn(8, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    fit(model, (x, y), TrainConfig(epochs=1, batch_size=8, lr=0.05, optimizer="sgd", progress=False))
+    for p, b, g in zip(model.parameters(), before, grads):
+        torch.testing.assert_close(p.detach(), b - 0.05 * g)
+    with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'"):
+        fit(model, (x, y), TrainConfig(optimizer="rmsprop", progress=False))

@@ -11,8 +11,9 @@ Any model that maps an input batch to an output batch trains with :func:`fit`::
 * **Seeds**: :func:`seed_everything` seeds Python, NumPy and torch; call it before building the
   model so its initial weights are reproducible too (``fit`` reseeds torch itself for the
   shuffling and any randomness inside the model).
-* **Learning rate**: Adam with a constant rate, or an exponential decay from ``lr`` to
-  ``lr_final`` over all optimiser steps (``lr_t = lr (lr_final / lr)^(t / (T - 1))``).
+* **Learning rate**: Adam (or plain gradient descent, ``optimizer="sgd"``) with a constant rate, or an
+  exponential decay from ``lr`` to ``lr_final`` over all optimiser steps
+  (``lr_t = lr (lr_final / lr)^(t / (T - 1))``).
 * **Length**: ``epochs``, or ``max_steps`` optimiser steps (then the epochs follow from the data
   size: a fixed compute budget for any training-set size), or both (whichever ends first).
 * **Checkpoints**: with ``config.checkpoint`` set, model, optimiser, schedule, history and the
@@ -60,10 +61,10 @@ class TrainConfig:
     Attributes:
         epochs: passes over the data; None to run ``max_steps`` steps instead.
         batch_size: images per step.
-        lr: initial learning rate of Adam.
+        lr: initial learning rate.
         lr_final: final learning rate of an exponential decay; None keeps ``lr`` constant.
         max_steps: cap on the optimiser steps.
-        weight_decay: Adam's L2 weight decay.
+        weight_decay: L2 weight decay.
         grad_clip: clip the gradient norm to this value (None: no clipping).
         loss: ``"mse"``, ``"l1"`` or a callable ``loss(output, target) -> scalar``.
         seed: seeds the shuffling (and torch's generator at the start of the run).
@@ -74,6 +75,7 @@ class TrainConfig:
             of float32 (tested).
         channels_last: keep images and convolution weights in channels-last memory order (faster
             convolutions on CPUs and recent GPUs; same numbers up to round-off).
+        optimizer: ``"adam"``, or ``"sgd"`` (plain gradient descent: no momentum, e.g. a paper's protocol).
         checkpoint: file to write checkpoints to and resume from; None for none.
         checkpoint_every: epochs between checkpoints.
         resume: continue from ``checkpoint`` when it exists.
@@ -93,6 +95,7 @@ class TrainConfig:
     device: str = "cpu"
     precision: str = "float32"
     channels_last: bool = False
+    optimizer: str = "adam"
     checkpoint: Union[str, Path, None] = None
     checkpoint_every: int = 1
     resume: bool = True
@@ -190,19 +193,24 @@ def _save_atomic(obj, path: Path) -> None:
 
 class Stepper:
     """One optimiser step as :func:`fit` takes it: forward (under autocast for ``precision="bf16"``, in
-    channels-last order if asked), loss in float32, backward, gradient clipping, Adam.
+    channels-last order if asked), loss in float32, backward, gradient clipping, Adam (or plain gradient descent).
 
     Also used on its own to time training (:func:`seconds_per_step`).
     """
 
-    def __init__(self, model: nn.Module, config: TrainConfig, opt: torch.optim.Optimizer | None = None):
+    def __init__(self, model: nn.Module, config: TrainConfig):
         if config.precision not in ("float32", "bf16"):
             raise ValueError(f"precision must be 'float32' or 'bf16', got {config.precision!r}")
+        if config.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
         self.device = torch.device(config.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
-        self.opt = opt or torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.optimizer == "sgd":
+            self.opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.0, weight_decay=config.weight_decay)
+        else:
+            self.opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.loss_fn = _loss_fn(config.loss)
         self.grad_clip = config.grad_clip
 
@@ -240,7 +248,7 @@ def seconds_per_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config:
 
 def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: Data | None = None,
         callback: Callable[[int, nn.Module], None] | None = None, callback_every: int = 100) -> History:
-    """Train ``model`` in place with Adam on ``train``; return the :class:`History`.
+    """Train ``model`` in place with Adam (or ``config.optimizer``) on ``train``; return the :class:`History`.
 
     Args:
         model: any module mapping an input batch to an output batch of the target's shape.
