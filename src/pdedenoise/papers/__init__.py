@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .arridge2020.published import CITATION as _ARRIDGE
 from .kharro2026.published import CITATION as _KHARRO
+from .valdivia2024.published import CITATION as _VALDIVIA
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,6 @@ PAPERS = (
     Paper("kharro2026", _KHARRO, "01_heat_pinn", "Heat equation, optimal diffusivity by PINN"),
     Paper(None, "S. Barbeiro, D. Lobo, Learning Stable Nonlinear Cross-Diffusion Models for Image Restoration, "
           "J Math Imaging Vis 62 (2020) 223-237", None, "Learned cross-diffusion"),
-    Paper(None, "J. Valdivia Ortega, M. Haas, A. Effland, Learning Diffusion Functions for Image Restoration, 2024",
-          None, "Learned diffusion functions"),
+    Paper("valdivia2024", _VALDIVIA, "03_learned_diffusivities", "Learned diffusion functions"),
     Paper("arridge2020", _ARRIDGE, "04_diffnet", "DiffNet"),
 )

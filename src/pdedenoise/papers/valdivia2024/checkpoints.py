@@ -197,3 +197,21 @@ def load(name: str, faithful: bool = True) -> M.LearnedDiffusion:
     exponents ``i``, offsets as learned); only FoE models differ.
     """
     return load_into(build(spec(name), faithful), name)
+
+
+def training_state(name: str) -> dict:
+    """What a checkpoint says about its training: optimiser steps, final learning rate, the optimiser (Adam when
+    it stores two moment tensors per trained variable; nothing stored for the FoE models) and the mean loss of
+    the last epoch (the Keras loss tracker, MSE in grey levels squared)."""
+    every = read_checkpoint(registry.fetch(DATASET, f"checkpoints/{name}.index").with_suffix(""))
+    value = {k.split("/.ATTRIBUTES")[0]: v for k, v in every.items()}
+    trained = [k for k in tensors(name) if "moving_" not in k]
+    slots = [k for k in value if k.startswith("optimizer/_variables/")]
+    total, count = value.get("loss_tracker/total"), value.get("loss_tracker/count")
+    return {"checkpoint": name,
+            "optimizer steps": int(value["optimizer/_iterations"]) if "optimizer/_iterations" in value else None,
+            "final learning rate": float(value["optimizer/_learning_rate"]) if "optimizer/_learning_rate" in value
+            else None,
+            "optimizer": ("Adam" if len(slots) == 2 * len(trained) else f"{len(slots)} slot tensors") if slots
+            else "not stored",
+            "last epoch loss (MSE)": float(total / count) if total is not None and count else None}

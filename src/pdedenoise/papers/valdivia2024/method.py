@@ -38,7 +38,7 @@ from torch import nn
 
 from ...diffusivities import Diffusivity
 from ...solvers.coefficients import CoefficientModel, Edges
-from ...solvers.explicit import ExplicitFlow
+from ...solvers.explicit import ExplicitFlow, flux_step
 from ...solvers.stability import scalar_dt_max_from_sup
 
 PAD = 8
@@ -371,6 +371,36 @@ class KACoefficients(CoefficientModel):
         return scalar_dt_max_from_sup(1.0, reaction_sup)  # g <= 1 for any k >= 0
 
 
+class CappedCoefficients(CoefficientModel):
+    """A model's diffusivity bounded by construction: ``g_c = cap (1 - exp(-g / cap))`` (smooth, increasing,
+    ``g_c ~ g`` for ``g << cap``, ``g_c < cap``). With ``cap = 1 / (4 gamma)`` every step of size gamma obeys the
+    maximum principle whatever the parameters: the certificate holds from the parameters alone."""
+
+    def __init__(self, inner: CoefficientModel, cap: float):
+        super().__init__()
+        if not cap > 0:
+            raise ValueError(f"cap must be positive, got {cap}")
+        self.inner, self.cap = inner, float(cap)
+
+    def forward(self, u, dx, dy, bc) -> Edges:
+        e = self.inner(u, dx, dy, bc)
+        return Edges(self.cap * -torch.expm1(-e.x / self.cap), self.cap * -torch.expm1(-e.y / self.cap))
+
+    def dt_max(self, reaction_sup: float = 0.0) -> float:
+        return scalar_dt_max_from_sup(self.cap, reaction_sup)
+
+
+def certified(model: "LearnedDiffusion") -> "LearnedDiffusion":
+    """The same architecture with its diffusivity capped at ``1 / (4 gamma)`` (:class:`CappedCoefficients`) and the
+    solver's data-free check on: stable by construction at the model's own step. The U-Net (gamma = 0.1, a sigmoid
+    g <= 1) already satisfies its certificate and is returned with the check on."""
+    inner = model.coefficients
+    if isinstance(inner, PixelNetCoefficients) and isinstance(inner.g, UNetG):
+        return LearnedDiffusion(inner, model.gamma, model.flow.steps, model.pad, check="bound")
+    return LearnedDiffusion(CappedCoefficients(inner, 1.0 / (4.0 * model.gamma)), model.gamma, model.flow.steps,
+                            model.pad, check="bound")
+
+
 class LearnedDiffusion(nn.Module):
     """Pad by 8 with the batch mean, run ``steps`` solver steps of size ``gamma``, crop. (N, 1, H, W), 0–255.
 
@@ -390,12 +420,36 @@ class LearnedDiffusion(nn.Module):
     def coefficients(self) -> CoefficientModel:
         return self.flow.coefficients
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+    @property
+    def gamma(self) -> float:
+        return self.flow.dt
+
+    def padded(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The input padded by ``pad`` pixels with one constant, the mean of the whole batch (as the authors)."""
         p = self.pad
         level = noisy.mean()
-        x = F.pad(noisy - level, (p, p, p, p)) + level if p else noisy
-        out = self.flow(x)
+        return F.pad(noisy - level, (p, p, p, p)) + level if p else noisy
+
+    def crop(self, out: torch.Tensor) -> torch.Tensor:
+        p = self.pad
         return out[..., p:out.shape[-2] - p, p:out.shape[-1] - p] if p else out
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.crop(self.flow(self.padded(noisy)))
+
+    @torch.no_grad()
+    def run(self, noisy: torch.Tensor, steps: int, bounded: bool = False, crop: bool = True) -> torch.Tensor:
+        """``steps`` steps of the model (not only the 10 it was trained for), padded and cropped like ``forward``.
+
+        ``bounded=True`` splits every step of size gamma into as many equal sub-steps as the maximum principle
+        needs for the coefficients of that step (the solver's data certificate, ``substeps=True``): the network
+        is evaluated once per step, as in the model, and the flow keeps the range of its input by construction.
+        ``crop=False`` returns the padded domain (whose mean the flux form conserves exactly).
+        """
+        u = self.padded(noisy)
+        for _ in range(steps):
+            u = flux_step(u, self.coefficients, self.gamma, "neumann", check=bounded, substeps=bounded)
+        return self.crop(u) if crop else u
 
 
 def make_model(architecture: str, kind: str = "splines", kernel: int = 5, experts: int = 30, depth: int = 2,
@@ -478,6 +532,11 @@ def stable_foe_init(model: LearnedDiffusion, g_start: float = 0.1) -> LearnedDif
     ``i``, the constant term ``c_0 = ln g_start`` alone;
     Roth–Black weights start at ``w = ln(-ln(g_start) / (F ln 1.125))`` (``g = g_start`` at ``e = 0.5``). The
     experts' filters keep Keras' Glorot start.
+
+    This is a start, not a certificate: ``g`` grows where experts are small (up to 1 where all are 0; with the
+    faithful offsets ``b^2 >= 0`` no parameter value can bring ``g(0)`` below 1), but on images it stays near
+    ``g_start`` (mean about 0.1 on noise at sigma 25) and the first ten steps keep their input's range, where
+    the default start explodes (tested).
     """
     fn = model.coefficients.g.function
     F_ = fn.in_features

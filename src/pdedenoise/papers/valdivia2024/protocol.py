@@ -19,9 +19,9 @@ code); choices where both are silent are marked *choice*:
 * **Own training** (*choices*, the paper's text and the checkpoints disagree): the text says gradient descent
   with learning rate 1e-5 and no momentum, but the KA and U-Net checkpoints carry Adam's moments and final
   learning rates 2e-3 … 8e-5 after 500–1500 steps, with batches of 10 crops of 128² (the loss tracker counts
-  163,840 pixels per batch). We train with Adam (learning rate :data:`TRAINING`), on the unpadded flow with
-  the mean-squared error over the whole crop (as the code's ``train_step``), on random crops of BSDS500 train
-  and test; the paper's plain gradient descent is kept as an ablation. FoE starts from a stable point
+  163,840 pixels per batch). We train with Adam (learning rate :data:`TRAINING`, chosen by a probe), on the
+  unpadded flow with the mean-squared error over the whole crop (as the code's ``train_step``), on random crops
+  of BSDS500 train and test; the paper's plain gradient descent is kept as an ablation. FoE starts from a stable point
   (:func:`~pdedenoise.papers.valdivia2024.method.stable_foe_init`): Keras' default start has g ≈ 1 and
   diverges at gamma = 1.
 """
@@ -57,24 +57,34 @@ PM_GRID = dict(K=(2.0, 4.0, 6.0, 8.0, 11.0, 16.0, 22.0, 32.0, 45.0, 64.0, 90.0),
                niter=(2, 5, 10, 20, 40, 80, 160, 320), gamma=0.1, option=2)
 
 #: Own training (*choices*, see the module docstring): Adam, learning rate decaying exponentially
-#: ``lr -> lr_final`` over the run, batches of ``batch`` crops.
-TRAINING = dict(lr=1e-3, lr_final=1e-4, paper_lr=1e-5, batch=10, crop=128)
+#: ``lr -> lr_final`` over the run, batches of ``batch`` crops. The starting rate is the best of a short probe
+#: (``tools/record_valdivia_lr_probe.py``: Adam at 1e-2, 1e-3, 1e-4 and the paper's gradient descent at 1e-5),
+#: decayed tenfold over the run as the checkpoints' final rates suggest.
+TRAINING = dict(lr=1e-2, lr_final=1e-3, paper_lr=1e-5, batch=10, crop=128)
 
 #: every size of the chapter, per scale: ``ci`` a few minutes on two CPU cores; ``medium`` the authors'
 #: checkpoints on all 500 val crops and Set12, own training for as many steps as fit in about two hours on
 #: two CPU cores; ``full`` the paper's sizes (a GPU).
 SCALES = {
-    "ci": dict(n_val=6, crop=64, set12=False, pm_train=6, stability_images=2, flops_size=64,
-               train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=(25,), steps=12, crop=32, batch=4,
-                          extra_models=(), extra_sigma=25),
+    "ci": dict(n_val=6, crop=64, set12=False, pm_train=6, stability_images=1, stability_steps=(10, 30),
+               flops_size=256,
+               train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=(25,), steps=12, crop=32, batch=4, n_train=48,
+                          extra_models=(), extra_sigma=25,
+                          ablations=(("FoE-S", "certified"), ("FoE-S", "paper protocol"))),
                curves_points=101),
-    "medium": dict(n_val=500, crop=256, set12=True, pm_train=40, stability_images=8, flops_size=256,
+    "medium": dict(n_val=500, crop=256, set12=True, pm_train=40, stability_images=8,
+                   stability_steps=(10, 20, 50, 100), flops_size=256,
                    train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=300, crop=64, batch=10,
-                              extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25),
+                              n_train=1000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
+                              ablations=(("KA", "certified"), ("FoE-S", "certified"), ("FoE-S", "paper protocol"),
+                                         ("FoE-D", "intended"), ("FoE-M", "intended"))),
                    curves_points=201),
-    "full": dict(n_val=500, crop=256, set12=True, pm_train=200, stability_images=50, flops_size=256,
+    "full": dict(n_val=500, crop=256, set12=True, pm_train=200, stability_images=50,
+                 stability_steps=(10, 20, 50, 100), flops_size=256,
                  train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=1500, crop=128, batch=10,
-                            extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25),
+                            n_train=5000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
+                            ablations=(("KA", "certified"), ("FoE-S", "certified"), ("FoE-S", "paper protocol"),
+                                       ("FoE-D", "intended"), ("FoE-M", "intended"))),
                  curves_points=201),
 }
 
@@ -129,3 +139,13 @@ def noisy(clean: torch.Tensor, sigma: float, seed: int) -> torch.Tensor:
 def input_psnr(sigma: float) -> float:
     """The expected PSNR of unclipped Gaussian noise of standard deviation ``sigma`` on 0–255."""
     return 10 * math.log10(255.0 ** 2 / sigma ** 2)
+
+
+def mri_image(size: int = CROP) -> torch.Tensor:
+    """A grey MRI slice for the diffusivity maps (*choice*: the middle slice of scikit-image's brain MRI in the data
+    folder, centre-cropped to ``size``, scaled to 0–255; the paper's Kaggle MRI set is not available)."""
+    stack = load_image("MRI", "skimage_brain.tiff")
+    x = stack[stack.shape[0] // 2:stack.shape[0] // 2 + 1]
+    h, w = x.shape[-2:]
+    x = x[..., (h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size]
+    return (x - x.min()) / (x.max() - x.min()) * 255.0
