@@ -7,8 +7,8 @@ averaged over the interior (a 5-pixel border dropped), so the numbers agree with
 scikit-image's ``structural_similarity(..., gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False)`` — the test suite checks that.
 
-LPIPS is optional: it needs torchvision and downloaded backbone weights, which a machine may lack;
-:func:`lpips` raises a clear error instead of returning a stand-in number.
+LPIPS (AlexNet, v0.1) runs in plain torch (:mod:`pdedenoise.perceptual`) on weights fetched once into the
+data cache; without them :func:`lpips` raises an error naming the command, never a stand-in number.
 """
 from __future__ import annotations
 
@@ -72,18 +72,17 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
 
 
 def lpips(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
-    """LPIPS (AlexNet) per image, where the ``lpips`` package and its weights are available.
+    """LPIPS (AlexNet backbone, linear heads v0.1) per image, (N,); grey images are repeated over 3 channels.
+
+    Runs :mod:`pdedenoise.perceptual` (plain torch, no torchvision) on weights fetched once into the data cache
+    with ``python -m pdedenoise.perceptual``.
 
     Raises:
-        RuntimeError: naming what is missing, when LPIPS cannot run on this machine.
+        pdedenoise.perceptual.LPIPSUnavailable: naming that command, when the weights are not in the cache.
     """
-    try:
-        import lpips as _lpips  # noqa: F401  (needs torchvision and cached weights)
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        raise RuntimeError(
-            "LPIPS is unavailable here: it needs the `lpips` package, torchvision and its ImageNet "
-            f"backbone weights ({exc}); install them where a network is reachable"
-        ) from exc
-    net = _lpips.LPIPS(net="alex", verbose=False).to(x.device)
-    scale = 2.0 / data_range
-    return net(x * scale - 1, y * scale - 1).flatten()
+    from .perceptual import lpips as _lpips
+
+    check_image(x, "x")
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return _lpips(x, y, data_range)
