@@ -72,7 +72,7 @@ SCALES = {
                           extra_models=(), extra_sigma=25,
                           ablations=(("FoE-S", "certified"), ("FoE-S", "paper protocol"))),
                curves_points=101),
-    "medium": dict(n_val=500, crop=256, set12=True, pm_train=40, stability_images=8,
+    "medium": dict(n_val=500, crop=256, set12=True, pm_train=40, stability_images=4,
                    stability_steps=(10, 20, 50, 100), flops_size=256,
                    train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=300, crop=64, batch=10,
                               n_train=1000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
