@@ -149,3 +149,23 @@ def mri_image(size: int = CROP) -> torch.Tensor:
     h, w = x.shape[-2:]
     x = x[..., (h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size]
     return (x - x.min()) / (x.max() - x.min()) * 255.0
+
+
+#: Table 2's real images (*choice*: the paper's CT and MRI came from a Kaggle set and its cryo-EM from EMPIAR-10329,
+#: none of which is in the data folder; these are the data folder's own CT, MRI and cryo-EM images)
+REAL_IMAGES = {"CT": ("CT", "693_UNCR.dcm"), "MRI": ("MRI", "skimage_brain.tiff"),
+               "cryo-EM": ("cryoEM", "empiar_10076_7.mrc")}
+
+
+def real_images(size: int = CROP) -> dict[str, torch.Tensor]:
+    """One grey image per modality of :data:`REAL_IMAGES` (the middle frame of a stack), centre-cropped to ``size``
+    and scaled to 0–255 between its 0.5th and 99.5th percentiles (values beyond are kept, not clipped)."""
+    out = {}
+    for name, (dataset, relpath) in REAL_IMAGES.items():
+        stack = load_image(dataset, relpath)
+        x = stack[stack.shape[0] // 2:stack.shape[0] // 2 + 1].double()
+        h, w = x.shape[-2:]
+        x = x[..., (h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size]
+        lo, hi = torch.quantile(x.flatten(), torch.tensor([0.005, 0.995], dtype=x.dtype))
+        out[name] = ((x - lo) / (hi - lo) * 255.0).float()
+    return out
