@@ -65,27 +65,24 @@ TRAINING = dict(lr=1e-2, lr_final=1e-3, paper_lr=1e-5, batch=10, crop=128)
 #: every size of the chapter, per scale: ``ci`` a few minutes on two CPU cores; ``medium`` the authors'
 #: checkpoints on all 500 val crops and Set12, own training for as many steps as fit in about two hours on
 #: two CPU cores; ``full`` the paper's sizes (a GPU).
+ABLATIONS = (("KA", "certified"), ("FoE-S", "certified"), ("FoE-S", "paper protocol"), ("FoE-D", "intended"),
+             ("FoE-M", "intended"))
 SCALES = {
     "ci": dict(n_val=6, crop=64, set12=False, pm_train=6, stability_images=1, stability_steps=(10, 30),
-               flops_size=256,
-               train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=(25,), steps=12, crop=32, batch=4, n_train=48,
-                          extra_models=(), extra_sigma=25,
-                          ablations=(("FoE-S", "certified"), ("FoE-S", "paper protocol"))),
-               curves_points=101),
+               flops_size=256, curves_points=101,
+               train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=(25,), steps=12, cncl_steps=60, crop=32,
+                          batch=4, n_train=48, extra_models=(), extra_sigma=25,
+                          ablations=(("FoE-S", "certified"), ("FoE-S", "paper protocol")))),
     "medium": dict(n_val=500, crop=256, set12=True, pm_train=40, stability_images=4,
-                   stability_steps=(10, 20, 50, 100), flops_size=256,
-                   train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=300, crop=64, batch=10,
-                              n_train=1000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
-                              ablations=(("KA", "certified"), ("FoE-S", "certified"), ("FoE-S", "paper protocol"),
-                                         ("FoE-D", "intended"), ("FoE-M", "intended"))),
-                   curves_points=201),
+                   stability_steps=(10, 20, 50, 100), flops_size=256, curves_points=201,
+                   train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=300, cncl_steps=3000, crop=64,
+                              batch=10, n_train=1000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
+                              ablations=ABLATIONS)),
     "full": dict(n_val=500, crop=256, set12=True, pm_train=200, stability_images=50,
-                 stability_steps=(10, 20, 50, 100), flops_size=256,
-                 train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=1500, crop=128, batch=10,
-                            n_train=5000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
-                            ablations=(("KA", "certified"), ("FoE-S", "certified"), ("FoE-S", "paper protocol"),
-                                       ("FoE-D", "intended"), ("FoE-M", "intended"))),
-                 curves_points=201),
+                 stability_steps=(10, 20, 50, 100), flops_size=256, curves_points=201,
+                 train=dict(models=("KA", "FoE-S", "U-Net"), sigmas=SIGMAS, steps=1500, cncl_steps=30000, crop=128,
+                            batch=10, n_train=5000, extra_models=("FoE-D", "FoE-M", "FoE-RB"), extra_sigma=25,
+                            ablations=ABLATIONS)),
 }
 
 
