@@ -38,6 +38,9 @@ def _families():
     mono = G.Monomial(in_features=3, c=-0.7, s=0.3)
     rb = G.RothBlack(in_features=2, w=0.3)
     rbf = G.GaussianRBF(centers=9, lo=-2.0, hi=2.0, cap=0.8)
+    bounded = G.BoundedRBF(centers=7, lo=-2.0, hi=2.0, cap=0.9, init=0.3)
+    with torch.no_grad():
+        bounded.raw.copy_(torch.linspace(-1.0, 2.0, 7))
     return [
         ("rational", G.Rational(1.3, learnable=True), positive(2), lambda m, x: G.rational(x, m.K)),
         ("exponential", G.Exponential(0.8, learnable=True), positive(2), lambda m, x: G.exponential(x, m.K)),
@@ -47,6 +50,7 @@ def _families():
         ("monomial", mono, unit(2, 3), lambda m, x: G.monomial(x, m.c, m.s, m.p)),
         ("roth-black", rb, real(2, 2), lambda m, x: G.roth_black(x, m.w)),
         ("gaussian-rbf", rbf, real(2), lambda m, x: G.gaussian_rbf(x, m.weights, m.centers, m.width)),
+        ("bounded-rbf", bounded, real(2), lambda m, x: G.bounded_rbf(x, m.raw, m.bias, m.centers, m.width, m.cap)),
     ]
 
 
@@ -81,6 +85,10 @@ def test_bounds_are_attained_or_tight(rng):
     with torch.no_grad():
         rbf.raw.copy_(torch.randn(7, generator=rng, dtype=f64))
     assert rbf.sup() - float(rbf(grid.transpose(0, 1)).detach().max()) < 1e-2
+    bounded = G.BoundedRBF(centers=7, lo=-2, hi=2, cap=1.5, init=0.4).double()
+    with torch.no_grad():
+        bounded.raw.copy_(torch.randn(7, generator=rng, dtype=f64))
+    assert 0 <= bounded.sup() - float(bounded(grid.transpose(0, 1)).detach().max()) < 1e-2
     spline = G.Spline(nodes=5, lo=0, hi=1, cap=None).double()
     with torch.no_grad():
         spline.raw.copy_(torch.tensor([[0.1, 0.7, 0.2, 0.4, 0.3]], dtype=f64))
@@ -95,7 +103,9 @@ def test_bounds_are_attained_or_tight(rng):
 
 
 @pytest.mark.parametrize("make", [lambda: G.Spline(nodes=11, lo=0, hi=50, cap=2.0),
-                                  lambda: G.GaussianRBF(centers=11, lo=-3, hi=3, cap=2.0)], ids=["spline", "rbf"])
+                                  lambda: G.GaussianRBF(centers=11, lo=-3, hi=3, cap=2.0),
+                                  lambda: G.BoundedRBF(centers=11, lo=-3, hi=3, cap=2.0, init=1.0)],
+                         ids=["spline", "rbf", "bounded-rbf"])
 def test_a_cap_holds_for_every_parameter_value(make, rng):
     m = make().double()
     x = torch.randn(1, 1, 200, 1, generator=rng, dtype=f64) * 60

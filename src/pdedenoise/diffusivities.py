@@ -23,6 +23,7 @@ reports (the negative control of the tests).
 | :class:`Monomial` | ``exp(sum_i c_i (x_i - s_i)^p_i)`` | F in [0, 1] | exact, from the end points and ``s_i`` |
 | :class:`RothBlack` | ``prod_i (1 + x_i^2 / 2)^(-exp(w_i))`` | F | 1 |
 | :class:`GaussianRBF` | ``sum_j w_j exp(-(x - mu_j)^2 / (2 gamma^2))`` | 1 | grid maximum plus a Lipschitz margin (rigorous) |
+| :class:`BoundedRBF` | ``cap sigmoid(b + sum_j w_j exp(-(x - mu_j)^2 / (2 gamma^2)))`` | 1 | ``cap sigmoid`` of the expansion's rigorous bound |
 """
 from __future__ import annotations
 
@@ -118,6 +119,12 @@ def gaussian_rbf(x: torch.Tensor, weights: torch.Tensor, centers: torch.Tensor, 
         d = x - mu
         out = out + w * torch.exp((d * d * scale).clamp_(min=-80.0))
     return out
+
+
+def bounded_rbf(x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor | float, centers: torch.Tensor, width: float,
+                cap: float) -> torch.Tensor:
+    """``cap * sigmoid(bias + sum_j w_j exp(-(x - mu_j)^2 / (2 width^2)))``: in (0, cap) for any parameters."""
+    return cap * torch.sigmoid(bias + gaussian_rbf(x, weights, centers, width))
 
 
 # --------------------------------------------------------------------------- modules
@@ -325,5 +332,51 @@ class GaussianRBF(Diffusivity):
         return self.cap is not None or bool(self.weights.min() >= 0)
 
 
-__all__ = ["rational", "exponential", "spline", "monomial", "roth_black", "gaussian_rbf", "Diffusivity",
-           "Rational", "Exponential", "Spline", "Monomial", "RothBlack", "GaussianRBF"]
+class BoundedRBF(Diffusivity):
+    """``g = cap * sigmoid(b + sum_j w_j exp(-(x - mu_j)^2 / (2 gamma^2)))``: a learnable influence function that
+    stays in (0, cap) for every parameter value and can reach any value inside (unlike the softmax-capped
+    :class:`GaussianRBF`, whose typical values are ``J`` times below its cap). Starts flat at ``init``.
+
+    Args:
+        centers, lo, hi, width: the Gaussian expansion (centres equally spaced on ``[lo, hi]``; ``width`` defaults
+            to the spacing).
+        cap: the bound.
+        init: the starting value of g everywhere (``0 < init < cap``).
+    """
+
+    def __init__(self, centers: int = 63, lo: float = -1.0, hi: float = 1.0, width: float | None = None,
+                 cap: float = 1.0, init: float = 0.5):
+        super().__init__()
+        if centers < 2 or not hi > lo:
+            raise ValueError(f"need centers >= 2 and hi > lo, got {centers}, [{lo}, {hi}]")
+        if not (cap > 0 and 0 < init < cap):
+            raise ValueError(f"need cap > 0 and 0 < init < cap, got cap={cap}, init={init}")
+        self.register_buffer("centers", torch.linspace(lo, hi, centers))
+        self.width = float(width if width is not None else (hi - lo) / (centers - 1))
+        self.raw = nn.Parameter(torch.zeros(centers))
+        self.bias = nn.Parameter(torch.tensor(math.log(init / (cap - init))))
+        self.cap = float(cap)
+        self.domain = (-math.inf, math.inf)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return bounded_rbf(x, self.raw, self.bias, self.centers, self.width, self.cap)
+
+    @torch.no_grad()
+    def sup(self) -> float:
+        """``cap * sigmoid`` of a rigorous bound of the inner expansion (grid maximum plus Lipschitz margin, and
+        the bias alone far from the centres), at most ``cap``."""
+        w, mu, gam = self.raw.double(), self.centers.double(), self.width
+        lo, hi = float(mu.min()) - 8 * gam, float(mu.max()) + 8 * gam
+        n = 4096
+        grid = torch.linspace(lo, hi, n, dtype=torch.float64)
+        top = float(gaussian_rbf(grid, w, mu, gam).max())
+        bound = top + float(w.abs().sum()) / (gam * math.sqrt(math.e)) * (hi - lo) / (n - 1) / 2
+        bound = max(bound, float(w.abs().sum()) * math.exp(-32.0))  # beyond the grid the expansion is ~0
+        return self.cap / (1.0 + math.exp(-(float(self.bias) + bound)))
+
+    def nonnegative(self) -> bool:
+        return True
+
+
+__all__ = ["rational", "exponential", "spline", "monomial", "roth_black", "gaussian_rbf", "bounded_rbf",
+           "Diffusivity", "Rational", "Exponential", "Spline", "Monomial", "RothBlack", "GaussianRBF", "BoundedRBF"]
