@@ -53,3 +53,15 @@ def test_shape_mismatch_is_refused(pair):
         metrics.psnr(noisy[:, :, :100], clean, 255.0)
     with pytest.raises(ValueError, match="same shape"):
         metrics.ssim(noisy[:1], clean, 255.0)
+
+
+def test_ssim_of_a_large_batch_is_scored_in_chunks_with_the_same_values(pair, monkeypatch):
+    """A batch larger than the working-memory budget gives the same per-image values as one image at a time
+    (torchmetrics would otherwise unfold 121 values per pixel for the whole batch at once)."""
+    import pdedenoise.metrics as metrics
+
+    x, y = pair
+    xs, ys = x[:1].repeat(5, 1, 1, 1), y[:1].repeat(5, 1, 1, 1) * torch.linspace(0.9, 1.1, 5).reshape(-1, 1, 1, 1)
+    whole = metrics.ssim(xs, ys, 255.0)
+    monkeypatch.setattr(metrics, "SSIM_CHUNK_BYTES", 1)  # one image per chunk
+    torch.testing.assert_close(metrics.ssim(xs, ys, 255.0), whole)

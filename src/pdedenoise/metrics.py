@@ -45,6 +45,8 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
 
 
 _SSIM_BORDER = 5  # (kernel_size - 1) // 2
+#: working memory SSIM may use at once (bytes): large batches are scored a few images at a time
+SSIM_CHUNK_BYTES = 512 * 2 ** 20
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
@@ -61,14 +63,21 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     check_image(x, "x")
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    _, ssim_map = structural_similarity_index_measure(
-        x, y, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=data_range, reduction="none",
-        return_full_image=True,
-    )
-    # torchmetrics averages over the whole map, border pixels (computed from padding) included;
-    # scikit-image and Wang et al.'s code average over the interior only. Use the interior.
+    # torchmetrics' convolution unfolds every 11 x 11 window (121 values per pixel, 5 maps per image): a few
+    # images at a time keep that within ~SSIM_CHUNK_BYTES whatever the batch
+    per_image = 5 * 121 * x[0].numel() * x.element_size()
+    chunk = max(1, SSIM_CHUNK_BYTES // per_image)
     border = _SSIM_BORDER
-    return ssim_map[..., border:-border, border:-border].flatten(1).mean(dim=1)
+    out = []
+    for i in range(0, x.shape[0], chunk):
+        _, ssim_map = structural_similarity_index_measure(
+            x[i:i + chunk], y[i:i + chunk], gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=data_range,
+            reduction="none", return_full_image=True,
+        )
+        # torchmetrics averages over the whole map, border pixels (computed from padding) included;
+        # scikit-image and Wang et al.'s code average over the interior only. Use the interior.
+        out.append(ssim_map[..., border:-border, border:-border].flatten(1).mean(dim=1))
+    return torch.cat(out)
 
 
 def lpips(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
