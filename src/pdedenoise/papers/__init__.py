@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .arridge2020.published import CITATION as _ARRIDGE
+from .barbeiro2020.published import CITATION as _BARBEIRO
 from .kharro2026.published import CITATION as _KHARRO
 from .valdivia2024.published import CITATION as _VALDIVIA
 
@@ -33,8 +34,7 @@ class Paper:
 
 PAPERS = (
     Paper("kharro2026", _KHARRO, "01_heat_pinn", "Heat equation, optimal diffusivity by PINN"),
-    Paper(None, "S. Barbeiro, D. Lobo, Learning Stable Nonlinear Cross-Diffusion Models for Image Restoration, "
-          "J Math Imaging Vis 62 (2020) 223-237", None, "Learned cross-diffusion"),
+    Paper("barbeiro2020", _BARBEIRO, "02_cross_diffusion", "Learned cross-diffusion"),
     Paper("valdivia2024", _VALDIVIA, "03_learned_diffusivities", "Learned diffusion functions"),
     Paper("arridge2020", _ARRIDGE, "04_diffnet", "DiffNet"),
 )

@@ -1,0 +1,415 @@
+"""Barbeiro and Lobo (2019/2020): training with certificates and probes, the baselines, paired comparisons, claims.
+
+Images are (N, 1, H, W) on 0–255. Learned models are :class:`~.method.CrossDiffusion` or :class:`~.tnrd.TNRD`;
+every method is a callable ``noisy -> restored`` for the comparisons.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Mapping, Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ... import diffusion
+from ...diffusivities import Rational
+from ...edgemaps import edge_scores, gradient_of_gaussian, laplacian_of_gaussian
+from ...metrics import psnr, ssim
+from ...records import Claim
+from ...solvers import coefficients as C
+from ...solvers.explicit import flux_step
+from ...stats import paired_bootstrap
+from ...train import lr_factor, seed_everything
+from . import method as M
+from . import protocol as P
+from . import published as V
+from .tnrd import TNRD
+
+# --------------------------------------------------------------------------- stability during learning
+
+
+def _grid_values(g, points: int = 1024) -> torch.Tensor:
+    """An RBF influence function on a grid covering its centres and 4 widths beyond (differentiable)."""
+    lo, hi = float(g.centers[0]) - 4 * g.width, float(g.centers[-1]) + 4 * g.width
+    return g(torch.linspace(lo, hi, points, dtype=g.raw.dtype))
+
+
+def constraints(model: M.CrossDiffusion, eps: float = 1e-3) -> torch.Tensor:
+    """The stability conditions of every stage of an unconstrained model as ``c <= 0`` (differentiable):
+    ``g >= 0`` on the grid, the symmetric part of ``B`` positive definite (``lmin >= eps``), and the l2 step bound
+    ``tau (4 sup g lmax(S^-1 B^T B) + lambda_max / 2) <= 1`` of :mod:`pdedenoise.solvers.stability`."""
+    out = []
+    for t in range(model.stages):
+        coeff = model.flow.coefficient(t)
+        values = _grid_values(coeff.g)
+        g_sup, g_min = values.max(), values.min()
+        B = coeff.block()
+        S = 0.5 * (B + B.T)
+        lmin = torch.linalg.eigvalsh(S)[0]
+        out += [-g_min, eps - lmin]
+        lam = model.flow.reaction_at(t).max()
+        L, info = torch.linalg.cholesky_ex(S)
+        if int(info) == 0:
+            W = torch.linalg.solve_triangular(L, B.T, upper=False)
+            top = torch.linalg.eigvalsh(W @ W.T)[-1]
+            out.append(model.tau * (4 * g_sup.clamp_min(0) * top + lam / 2) - 1)
+        else:
+            out.append(torch.ones((), dtype=B.dtype))  # no step is stable: violated
+    return torch.stack(out)
+
+
+def checkerboard_state(size: int, amplitude: float = 8.0) -> torch.Tensor:
+    """A (1, 2, size, size) checkerboard in both fields, the mode that saturates the explicit bound."""
+    b = ((torch.arange(size)[:, None] + torch.arange(size)[None, :]) % 2 * 2.0 - 1.0) * amplitude
+    return b.expand(1, 2, size, size).clone()
+
+
+@torch.no_grad()
+def probe_growth(model: M.CrossDiffusion, size: int = 32, seed: int = 0) -> float:
+    """The largest ``||stage(P)|| / ||P||`` over the stages, for a checkerboard and for white noise ``P`` (reference
+    0, reaction on): above 1 means a stage amplified a probe."""
+    g = torch.Generator().manual_seed(seed)
+    probes = (checkerboard_state(size), 8.0 * torch.randn(1, 2, size, size, generator=g))
+    worst = 0.0
+    for t in range(model.stages):
+        for p in probes:
+            out = model.flow.step(p, t, torch.zeros_like(p), check_data=False)
+            worst = max(worst, float(out.norm() / p.norm()))
+    return worst
+
+
+def train_cross(model: M.CrossDiffusion, pairs: tuple[torch.Tensor, torch.Tensor], steps: int, batch: int, seed: int,
+                augmented: bool = False, mu: float = 10.0, progress: bool = True, desc: str = "cross-diffusion") -> dict:
+    """Train ``model`` in place (MSE of ``u^T``, Adam with the learning rate decaying ``lr -> lr_final``) and record,
+    after every step, the smallest certificate margin over the stages (from the parameters, float64), every
+    :data:`~.protocol.PROBE_EVERY` steps the probes' growth, and with ``augmented`` the Lagrange multipliers of the
+    stability constraints (:func:`constraints`, inequality augmented Lagrangian updated every
+    :data:`~.protocol.AL_UPDATE_EVERY` steps)."""
+    from tqdm.auto import tqdm
+
+    seed_everything(seed)
+    noisy, clean = pairs
+    opt = torch.optim.Adam(model.parameters(), lr=P.TRAINING["lr"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps, P.TRAINING["lr"],
+                                                                         P.TRAINING["lr_final"]))
+    gen = torch.Generator().manual_seed(seed)
+    multipliers = torch.zeros_like(constraints(model).detach()) if augmented else None
+    rec = {"loss": [], "margin": [], "probe_step": [], "probe": [], "violations": 0, "finite": True}
+    t0 = time.perf_counter()
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress):
+        idx = torch.randint(noisy.shape[0], (batch,), generator=gen)
+        loss = F.mse_loss(model(noisy[idx]), clean[idx])
+        total = loss
+        if augmented:  # Powell-Hestenes-Rockafellar for c <= 0
+            c = constraints(model)
+            total = loss + (0.5 / mu) * ((multipliers + mu * c).clamp_min(0) ** 2 - multipliers ** 2).sum()
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        sched.step()
+        if augmented and step % P.AL_UPDATE_EVERY == 0:
+            with torch.no_grad():
+                multipliers = (multipliers + mu * constraints(model)).clamp_min(0)
+        margin = min(model.margins())
+        rec["loss"].append(float(loss.detach()))
+        rec["margin"].append(margin)
+        rec["violations"] += int(margin < 0)
+        if not math.isfinite(float(loss.detach())):
+            rec["finite"] = False
+            break
+        if step % P.PROBE_EVERY == 0 or step == steps:
+            rec["probe_step"].append(step)
+            rec["probe"].append(probe_growth(model))
+    rec["seconds"] = time.perf_counter() - t0
+    rec["steps"] = len(rec["loss"])
+    rec["parameters"] = model.count_parameters()
+    return rec
+
+
+@torch.no_grad()
+def rollout(model: M.CrossDiffusion, f: torch.Tensor, repeats: int) -> dict:
+    """The stages repeated ``repeats`` times on ``f`` (reference ``(f, 0)``): finite? and the largest |U| reached,
+    against the input's largest |f|."""
+    U0 = M.two_fields(f)
+    U = U0
+    for _ in range(repeats):
+        for t in range(model.stages):
+            U = model.flow.step(U, t, U0, check_data=False)
+    return {"finite": bool(torch.isfinite(U).all()), "max |U| / max |f|": float(U.abs().max() / f.abs().max())}
+
+
+# --------------------------------------------------------------------------- the non-learned baselines
+
+
+def _incremental(make_step: Callable[[int, torch.Tensor], torch.Tensor], start: torch.Tensor, steps: Sequence[int],
+                 clean: torch.Tensor, channel_out: bool) -> dict[int, float]:
+    """Mean PSNR after each number of ``steps`` of a Markov scheme, run once to the largest."""
+    out, state, done = {}, start, 0
+    for n in sorted(steps):
+        state = make_step(n - done, state)
+        done = n
+        u = state[:, :1] if channel_out else state
+        out[n] = float(psnr(u.double(), clean.double(), 255.0).mean())
+    return out
+
+
+def baseline_factories() -> dict[str, Callable]:
+    """For each non-learned baseline: ``params -> (make_step(n, state) -> state, two_fields?)`` (states float64);
+    the cross-diffusion steps are split into stable sub-steps where their coefficients need it."""
+
+    def pm(p):
+        return (lambda n, u: diffusion.perona_malik(u, p["K"], P.GRIDS["Perona-Malik"]["dt"], n)), False
+
+    def ncdf(p):
+        coeff = M.ncdf(p["theta"], p["k"], 1, P.GRIDS["NCDF"]["tau"]).coefficients
+        return (lambda n, U: _stable_steps(coeff, U, n, P.GRIDS["NCDF"]["tau"])), True
+
+    def linear(p):
+        B = p["scale"] * torch.tensor([[1.0, -p["rotation"]], [p["rotation"], 1.0]], dtype=torch.float64)
+        coeff = M.linear_cross_diffusion(B, 1, P.GRIDS["linear cross-diffusion"]["tau"]).coefficients
+        return (lambda n, U: _stable_steps(coeff, U, n, P.GRIDS["linear cross-diffusion"]["tau"])), True
+
+    def nonlinear(p):
+        B = torch.tensor([[1.0, -p["b"]], [p["b"], 0.5]], dtype=torch.float64)
+        coeff = C.FieldBlocks(Rational(p["k"]), C.FreeBlock(2, init=B), channel=1, feature="v^2")
+        return (lambda n, U: _stable_steps(coeff, U, n, P.GRIDS["nonlinear cross-diffusion"]["tau"])), True
+
+    return {"Perona-Malik": pm, "NCDF": ncdf, "linear cross-diffusion": linear, "nonlinear cross-diffusion": nonlinear}
+
+
+@torch.no_grad()
+def _stable_steps(coeff, U: torch.Tensor, n: int, tau: float) -> torch.Tensor:
+    """``n`` steps of length ``tau``, each split into as many sub-steps as its coefficients' certificate needs
+    (the hand-set baselines are not stable at every grid point otherwise)."""
+    coeff = coeff.double()
+    for _ in range(n):
+        U = flux_step(U, coeff, tau, "neumann", check=True, substeps=True)
+    return U
+
+
+@torch.no_grad()
+def tune_baselines(noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, dict]:
+    """Each baseline's best parameters on held-out training crops (mean PSNR over the grid of :data:`~.protocol.GRIDS`)."""
+    best = {}
+    for name, factory in baseline_factories().items():
+        grid = P.GRIDS[name]
+        keys = [k for k in grid if k not in ("steps", "dt", "tau")]
+        top = {"PSNR": -math.inf}
+        for combo in _product([grid[k] for k in keys]):
+            params = dict(zip(keys, combo))
+            step, two = factory(params)
+            start = M.two_fields(noisy.double()) if two else noisy.double()
+            for n, score in _incremental(step, start, grid["steps"], clean, two).items():
+                if score > top["PSNR"]:
+                    top = {**params, "steps": n, "PSNR": score}
+        best[name] = top
+    return best
+
+
+def _product(lists):
+    if not lists:
+        yield ()
+        return
+    for x in lists[0]:
+        for rest in _product(lists[1:]):
+            yield (x,) + rest
+
+
+def baseline_fields(name: str, params: Mapping, noisy: torch.Tensor) -> torch.Tensor:
+    """The two-field state ``(u, v)`` a tuned cross-diffusion baseline ends in, (N, 2, H, W) float32."""
+    step, two = baseline_factories()[name](params)
+    if not two:
+        raise ValueError(f"{name} has one field")
+    return step(int(params["steps"]), M.two_fields(noisy.double())).float()
+
+
+@torch.no_grad()
+def psnr_by_stage(model: M.CrossDiffusion, noisy: Sequence[torch.Tensor], clean: Sequence[torch.Tensor]) -> list[float]:
+    """Mean PSNR of ``u`` after each stage (stage 0: the noisy input) over images of any sizes."""
+    per_image = []
+    for x, y in zip(noisy, clean):
+        per_image.append([float(psnr(U[:, :1].double(), y.double(), 255.0)) for U in model.trace(x)])
+    return [sum(col) / len(col) for col in zip(*per_image)]
+
+
+def baseline_model(name: str, params: Mapping) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The tuned baseline as ``noisy -> restored`` (float32 out)."""
+    step, two = baseline_factories()[name](params)
+
+    @torch.no_grad()
+    def run(x):
+        start = M.two_fields(x.double()) if two else x.double()
+        out = step(int(params["steps"]), start)
+        return (out[:, :1] if two else out).float()
+
+    return run
+
+
+# --------------------------------------------------------------------------- TNRD
+
+
+def train_tnrd(model: TNRD, pairs: tuple[torch.Tensor, torch.Tensor], greedy: int, joint: int, batch: int, seed: int,
+               progress: bool = True) -> dict:
+    """Greedy (stage ``t`` alone, on top of the trained earlier stages, ``greedy`` steps each) then joint training
+    (``joint`` steps), MSE, Adam (learning rate decaying 1e-2 -> 1e-3 within each phase, *choice*)."""
+    from tqdm.auto import tqdm
+
+    seed_everything(seed)
+    noisy, clean = pairs
+    gen = torch.Generator().manual_seed(seed)
+    losses, t0 = [], time.perf_counter()
+
+    def phase(params, steps, desc):
+        opt = torch.optim.Adam(params, lr=1e-2)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, steps, 1e-2, 1e-3))
+        for _ in tqdm(range(steps), desc=desc, disable=not progress):
+            idx = torch.randint(noisy.shape[0], (batch,), generator=gen)
+            loss = F.mse_loss(model(noisy[idx]), clean[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+
+    for t in range(len(model.stages)):
+        model.active = t + 1
+        phase(list(model.stages[t].parameters()), greedy, f"TNRD greedy, stage {t + 1}")
+    phase(list(model.parameters()), joint, "TNRD joint")
+    return {"seconds": time.perf_counter() - t0, "steps": len(losses), "loss": losses,
+            "parameters": model.count_parameters()}
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+@torch.no_grad()
+def per_image_scores(methods: Mapping[str, Callable], images: Sequence[torch.Tensor], names: Sequence[str],
+                     sigma: int, seed: int, test_set: str) -> pd.DataFrame:
+    """PSNR and SSIM of every method on every image (image ``i`` gets noise seeded ``seed + sigma + i``)."""
+    rows = []
+    for i, (name, clean) in enumerate(zip(names, images)):
+        noisy = P.noisy(clean, sigma, seed + sigma + i)
+        outs = {"noisy": noisy, **{m: f(noisy) for m, f in methods.items()}}
+        for m, out in outs.items():
+            rows.append({"set": test_set, "sigma": sigma, "image": name, "method": m,
+                         "PSNR": float(psnr(out.double(), clean.double(), 255.0)),
+                         "SSIM": float(ssim(out.double(), clean.double(), 255.0))})
+    return pd.DataFrame(rows)
+
+
+def paired_table(scores: pd.DataFrame, learned: str, against: Sequence[str], resamples: int,
+                 metric: str = "PSNR") -> pd.DataFrame:
+    """``learned`` minus each of ``against``, per (set, sigma): mean difference and 95 % bootstrap interval."""
+    rows = []
+    for (s, sigma), t in scores.groupby(["set", "sigma"], sort=False):
+        wide = t.pivot(index="image", columns="method", values=metric)
+        for other in against:
+            if other in wide and learned in wide:
+                r = paired_bootstrap(wide[learned].to_numpy(), wide[other].to_numpy(), resamples=resamples)
+                rows.append({"set": s, "sigma": sigma, "learned": learned, "against": other, **r})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- edges (claim C)
+
+
+@torch.no_grad()
+def edge_table(fields: Mapping[str, torch.Tensor], noisy: torch.Tensor, edges: torch.Tensor,
+               seed: int = 0) -> pd.DataFrame:
+    """F-measure and average precision of each edge map against the exact edges: ``|v|`` of the given two-field
+    states (``fields[name]`` (N, 2, H, W)), gradient and Laplacian of Gaussian of the noisy input, and a random map."""
+    maps = {name: U[:, 1:2].abs().double() for name, U in fields.items()}
+    maps["gradient of Gaussian (sigma 1.5)"] = gradient_of_gaussian(noisy.double(), 1.5)
+    maps["Laplacian of Gaussian (sigma 1.5)"] = laplacian_of_gaussian(noisy.double(), 1.5)
+    g = torch.Generator().manual_seed(seed)
+    maps["random map"] = torch.rand(noisy.shape, generator=g, dtype=torch.float64)
+    rows = [{"edge map": k, **edge_scores(m, edges, P.EDGE_TOL["pixel_tolerance"])} for k, m in maps.items()]
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def improves_claim(paired: pd.DataFrame, scale: str, evidence: str) -> Claim:
+    """A: holds if every interval of (learned - non-learned) PSNR lies above 0 (every set, sigma and baseline),
+    partly if some do, does not hold if none do."""
+    if paired.empty:
+        return Claim(V.CLAIMS["A improves"], "untested", "no comparison at this scale", scale, evidence)
+    above = int((paired.low > 0).sum())
+    below = int((paired.high < 0).sum())
+    worst = paired.sort_values("mean").iloc[0]
+    text = (f"the interval lies above 0 in {above} of {len(paired)} comparisons and below 0 in {below}; smallest "
+            f"mean gain {worst['mean']:+.2f} dB (against {worst.against}, {worst.set}, sigma {worst.sigma})")
+    verdict = "holds" if above == len(paired) else ("partly holds" if above > 0 else "does not hold")
+    return Claim(V.CLAIMS["A improves"], verdict, text, scale, evidence)
+
+
+def stable_claim(constrained: Sequence[dict], controls: Mapping[str, dict], scale: str, evidence: str) -> Claim:
+    """B: holds if every constrained run kept every certificate margin >= 0 after every step and no probe grew
+    (the controls' behaviour is reported, and whether the constraint was ever active); does not hold otherwise."""
+    ok = all(r["violations"] == 0 and r["finite"] and max(r["probe"], default=0) <= 1 + 1e-9 for r in constrained)
+    worst = min(min(r["margin"]) for r in constrained)
+    parts = []
+    for name, r in controls.items():
+        first = next((i + 1 for i, m in enumerate(r["margin"]) if m < 0), None)
+        parts.append(f"{name}: {r['violations']} of {r['steps']} steps uncertified"
+                     + (f" (first at step {first})" if first else " (the constraint was never active)")
+                     + f", probes up to {max(r['probe'], default=float('nan')):.3g}x")
+    text = (f"constrained runs: smallest margin {worst:.3f}, largest probe growth "
+            f"{max(max(r['probe'], default=0) for r in constrained):.4f}; " + "; ".join(parts))
+    return Claim(V.CLAIMS["B stable"], "holds" if ok else "does not hold", text, scale, evidence)
+
+
+def edges_claim(table: pd.DataFrame, learned: str, ncdf: str, scale: str, evidence: str) -> Claim:
+    """C: holds if |v| of the learned model scores an F-measure at least NCDF's |v| and within 0.05 of the best
+    classical detector; partly if it beats a random map's F by 0.1 or more; does not hold otherwise."""
+    t = table.set_index("edge map").F
+    best_classic = max(t[k] for k in t.index if "Gaussian" in k)
+    text = (f"F-measure of |v|: {t[learned]:.3f} (NCDF's |v| {t[ncdf]:.3f}, best classical detector "
+            f"{best_classic:.3f}, random map {t['random map']:.3f})")
+    if t[learned] >= t[ncdf] and t[learned] >= best_classic - P.EDGE_TOL["close_to_best"]:
+        return Claim(V.CLAIMS["C edges"], "holds", text, scale, evidence)
+    if t[learned] >= t["random map"] + P.EDGE_TOL["above_random"]:
+        return Claim(V.CLAIMS["C edges"], "partly holds", text, scale, evidence)
+    return Claim(V.CLAIMS["C edges"], "does not hold", text, scale, evidence)
+
+
+def parameter_table(models: Mapping[str, torch.nn.Module]) -> pd.DataFrame:
+    """Trainable parameters of each learned model."""
+    return pd.DataFrame([{"model": k, "parameters": sum(p.numel() for p in m.parameters() if p.requires_grad)}
+                         for k, m in models.items()])
+
+
+def summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean PSNR and SSIM per (set, sigma, method)."""
+    return scores.groupby(["set", "sigma", "method"], sort=False)[["PSNR", "SSIM"]].mean().reset_index()
+
+
+
+# --------------------------------------------------------------------------- one noise level, every learned run
+
+
+def learn_all(pairs: tuple[torch.Tensor, torch.Tensor], cfg: Mapping, seed: int, controls: bool,
+              progress: bool = True, sigma: int = 0) -> tuple[dict[str, torch.nn.Module], dict[str, dict]]:
+    """The constrained model, and with ``controls`` the unconstrained control (same stages and step), the
+    unconstrained control at the larger step and more stages, and the augmented-Lagrangian model at that larger
+    setting; then the TNRD baseline. Returns ``(models, records)`` by name."""
+    runs = {"learned cross-diffusion": (M.CrossDiffusion(cfg["stages"], P.TAU, constrained=True), False)}
+    if controls:
+        runs["unconstrained control"] = (M.CrossDiffusion(cfg["stages"], P.TAU, constrained=False), False)
+        big = dict(stages=cfg["control_stages"], tau=cfg["control_tau"], constrained=False)
+        runs[f"unconstrained, tau {cfg['control_tau']}, {cfg['control_stages']} stages"] = (M.CrossDiffusion(**big), False)
+        runs[f"augmented Lagrangian, tau {cfg['control_tau']}, {cfg['control_stages']} stages"] = (
+            M.CrossDiffusion(**big), True)
+    models, records = {}, {}
+    for name, (model, augmented) in runs.items():
+        records[name] = train_cross(model, pairs, cfg["steps"], P.TRAINING["batch"], seed, augmented=augmented,
+                                    progress=progress, desc=f"{name}, sigma {sigma}")
+        models[name] = model.eval()
+    tn = cfg["tnrd"]
+    tnrd = TNRD(tn["stages"], tn["filters"], 5, tn["centers"])
+    records["TNRD-style"] = train_tnrd(tnrd, pairs, tn["greedy"], tn["joint"], P.TRAINING["batch"], seed, progress)
+    models["TNRD-style"] = tnrd.eval()
+    return models, records

@@ -1,0 +1,137 @@
+"""Chapter 2 (Barbeiro and Lobo): the stability guarantee, the special cases, the baselines and the claims' rules."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from pdedenoise import diffusion
+from pdedenoise.papers.barbeiro2020 import analysis as A
+from pdedenoise.papers.barbeiro2020 import method as M
+from pdedenoise.papers.barbeiro2020 import tnrd as T
+
+f64 = torch.float64
+
+
+def _randomise(model, rng, scale):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=rng, dtype=p.dtype) * scale)
+
+
+def test_a_constrained_model_is_stable_for_every_parameter_value(rng):
+    """The certificate of every stage holds from the parameters alone, whatever they are, and the stages do not
+    amplify a checkerboard or white noise; ten repetitions of the stages stay bounded."""
+    model = M.CrossDiffusion(stages=3, tau=0.3, constrained=True, centers=15).double()
+    f = torch.rand(1, 1, 24, 24, generator=rng, dtype=f64) * 255
+    for scale in (0.3, 3.0, 30.0):
+        for _ in range(3):
+            _randomise(model, rng, scale)
+            assert min(model.margins()) >= 0
+            assert A.probe_growth(model.float(), size=16) <= 1 + 1e-5
+            model.double()
+            roll = A.rollout(model, f, 10)
+            assert roll["finite"] and roll["max |U| / max |f|"] <= 1.5
+
+
+def test_the_unconstrained_control_can_be_made_unstable(rng):
+    model = M.CrossDiffusion(stages=2, tau=0.3, constrained=False, centers=15).double()
+    assert min(model.margins()) >= 0  # it starts where the constrained model starts
+    with torch.no_grad():
+        model.flow.coefficient(0).block.matrix.copy_(torch.tensor([[4.0, 3.0], [-3.0, 0.5]], dtype=f64))
+    assert model.margins()[0] < 0
+    assert float(A.constraints(model).detach().max()) > 0  # the augmented Lagrangian sees the violation too
+    assert A.probe_growth(model.float(), size=16) > 1.5
+    model.double()
+    # the rollout leaves the input's range (the RBF's decay in |v| then limits the growth: g -> 0)
+    assert A.rollout(model, torch.rand(1, 1, 16, 16, generator=rng, dtype=f64) * 255, 10)["max |U| / max |f|"] > 1.05
+
+
+def test_augmented_lagrangian_constraints_agree_with_the_certificate(rng):
+    """Where every constraint holds with room, the float64 certificate holds; where the matrix is made
+    indefinite, both fail."""
+    model = M.CrossDiffusion(stages=2, tau=0.2, constrained=False, centers=15).double()
+    c = A.constraints(model)
+    assert c.shape == (6,) and float(c.detach().max()) < 0 and min(model.margins()) > 0
+    c.sum().backward()  # differentiable in the parameters
+    assert model.flow.coefficient(0).block.matrix.grad is not None
+    with torch.no_grad():
+        model.flow.coefficient(1).block.matrix.copy_(torch.tensor([[1.0, 2.0], [-2.0, -0.5]], dtype=f64))
+    assert float(A.constraints(model)[3:].detach().max()) > 0 and model.margins()[1] < 0
+
+
+def test_linear_cross_diffusion_with_the_identity_is_the_heat_equation(rng):
+    f = torch.rand(1, 1, 12, 10, generator=rng, dtype=f64) * 255
+    flow = M.linear_cross_diffusion(torch.eye(2, dtype=f64), stages=5, tau=0.2).double()
+    U = flow(M.two_fields(f))
+    torch.testing.assert_close(U[:, :1], diffusion.heat(f, 1.0, 1.0, 0.2), rtol=0, atol=1e-10)
+    assert float(U[:, 1].abs().max()) == 0.0  # v stays 0 without coupling
+
+
+def test_ncdf_is_complex_diffusion(rng):
+    """One step of method.ncdf on (u, v) equals I + tau div(c grad I) in complex arithmetic, c = e^{i theta} g(v)
+    averaged onto edges (g = 1 / (1 + (v / (k theta))^2))."""
+    theta, k, tau = math.pi / 10, 2.0, 0.1
+    u = torch.rand(10, 9, generator=rng, dtype=f64) * 50
+    v = torch.randn(10, 9, generator=rng, dtype=f64)
+    out = M.ncdf(theta, k, 1, tau).double()(torch.stack([u, v])[None])[0]
+    I = torch.complex(u, v)
+    g = 1 / (1 + (v / (k * theta)) ** 2)
+    c = torch.exp(torch.tensor(1j * theta, dtype=torch.complex128)) * g
+    cx, cy = 0.5 * (c[:, 1:] + c[:, :-1]), 0.5 * (c[1:, :] + c[:-1, :])
+    fx, fy = cx * (I[:, 1:] - I[:, :-1]), cy * (I[1:, :] - I[:-1, :])
+    div = torch.zeros_like(I)
+    div[:, :-1] += fx
+    div[:, 1:] -= fx
+    div[:-1, :] += fy
+    div[1:, :] -= fy
+    ref = I + tau * div
+    torch.testing.assert_close(out[0], ref.real, rtol=0, atol=1e-10)
+    torch.testing.assert_close(out[1], ref.imag, rtol=0, atol=1e-10)
+
+
+def test_tnrd_counts_and_stage_structure(rng):
+    assert T.TNRD(5, 24, 5, 63).count_parameters() == 5 * (24 * 24 + 24 * 63 + 1) == 10_445
+    assert M.CrossDiffusion(5, centers=63).count_parameters() * 20 < 10_445  # far fewer parameters
+    stage = T.Stage(8, 5, 15)
+    with torch.no_grad():
+        stage.weights.zero_()
+    f = torch.rand(1, 1, 16, 16, generator=rng) * 255
+    u = torch.rand(1, 1, 16, 16, generator=rng) * 255
+    lam = float(torch.exp(stage.log_reaction))
+    torch.testing.assert_close(stage(u, f), u - lam * (u - f))  # phi = 0: only the reaction acts
+    assert float(stage.kernels.sum(dim=(1, 2, 3)).abs().max()) < 1e-5  # zero-mean filters
+
+
+def test_tuned_baselines_come_from_their_grids_and_denoise(rng):
+    from pdedenoise.data.synthetic import synthetic_set
+    from pdedenoise.metrics import psnr
+    from pdedenoise.papers.barbeiro2020 import protocol as P
+
+    clean, _ = synthetic_set(3, 32, seed=2)
+    noisy = P.noisy(clean, 25, 0)
+    best = A.tune_baselines(noisy, clean)
+    assert set(best) == set(P.GRIDS)
+    for name, params in best.items():
+        assert params["steps"] in P.GRIDS[name]["steps"]
+        out = A.baseline_model(name, params)(noisy)
+        assert float(psnr(out.double(), clean.double(), 255.0).mean()) == pytest.approx(params["PSNR"], abs=1e-4)
+        assert params["PSNR"] > float(psnr(noisy.double(), clean.double(), 255.0).mean()) + 1
+
+
+def test_claims_follow_their_rules():
+    paired = pd.DataFrame([{"set": "a", "sigma": 25, "against": "PM", "mean": 0.5, "low": 0.2, "high": 0.8},
+                           {"set": "b", "sigma": 25, "against": "PM", "mean": -0.3, "low": -0.5, "high": -0.1}])
+    assert A.improves_claim(paired.iloc[:1], "ci", "").verdict == "holds"
+    assert A.improves_claim(paired, "ci", "").verdict == "partly holds"
+    assert A.improves_claim(paired.iloc[1:], "ci", "").verdict == "does not hold"
+    good = {"violations": 0, "finite": True, "probe": [0.9], "margin": [0.5], "steps": 1}
+    bad = {**good, "violations": 1, "margin": [-1.0]}
+    assert A.stable_claim([good], {"control": bad}, "ci", "").verdict == "holds"
+    assert "first at step 1" in A.stable_claim([good], {"control": bad}, "ci", "").reason
+    assert A.stable_claim([bad], {}, "ci", "").verdict == "does not hold"
+    edges = pd.DataFrame({"edge map": ["learned", "ncdf", "gradient of Gaussian", "random map"],
+                          "F": [0.8, 0.7, 0.82, 0.3]})
+    assert A.edges_claim(edges, "learned", "ncdf", "ci", "").verdict == "holds"
+    assert A.edges_claim(edges.assign(F=[0.5, 0.7, 0.82, 0.3]), "learned", "ncdf", "ci", "").verdict == "partly holds"
+    assert A.edges_claim(edges.assign(F=[0.35, 0.7, 0.82, 0.3]), "learned", "ncdf", "ci", "").verdict == "does not hold"
