@@ -1,5 +1,6 @@
 """Every notebook is stored clean, is parameterised for papermill, and runs at ci scale."""
 import json
+import os
 
 import nbformat
 import pytest
@@ -77,6 +78,22 @@ def test_failed_notebook_leaves_no_executed_copy(tmp_path, monkeypatch):
         notebooks.execute(bad, "ci", out_dir=tmp_path / "executed")
     assert not list((tmp_path / "executed").iterdir())
     assert (tmp_path / "build" / "failed" / "99_broken.ipynb").exists()
+
+
+def test_the_runner_hands_the_start_provenance_to_the_kernel(tmp_path, monkeypatch):
+    from pdedenoise.results import RUN_STARTED_ENV
+
+    probe = tmp_path / "nb" / "50_probe.ipynb"
+    probe.parent.mkdir()
+    seen = tmp_path / "seen.json"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('scale = "ci"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(f"import os; open({str(seen)!r}, 'w').write(os.environ['{RUN_STARTED_ENV}'])")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, probe)
+    monkeypatch.delenv(RUN_STARTED_ENV, raising=False)
+    notebooks.execute(probe, "ci", out_dir=tmp_path / "executed")
+    assert json.loads(seen.read_text())["date"] and RUN_STARTED_ENV not in os.environ
 
 
 def _check_chapter3_findings(saved):

@@ -47,6 +47,17 @@ def test_long_runs_keep_the_provenance_of_their_start(tmp_path):
     assert prov["finished"] > prov["date"]  # when it ended, taken at save time
 
 
+def test_a_notebook_run_records_the_commit_it_started_from(tmp_path, monkeypatch):
+    """The runner puts the start's provenance in the environment; a notebook's plain save_results uses it."""
+    start = {**results.provenance(), "commit": "feed123", "date": "2026-02-02T00:00:00+00:00"}
+    monkeypatch.setenv(results.RUN_STARTED_ENV, json.dumps(start))
+    prov = json.loads(results.save_results("nb", "medium", {"x": 1}, root=tmp_path).read_text())["provenance"]
+    assert prov["commit"] == "feed123" and "finished" in prov
+    monkeypatch.delenv(results.RUN_STARTED_ENV)
+    prov = json.loads(results.save_results("nb", "medium", {"x": 1}, root=tmp_path).read_text())["provenance"]
+    assert prov["commit"] != "feed123" and "finished" not in prov
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path):
     target = tmp_path / "out.json"
     target.write_text('{"old": true}')

@@ -15,6 +15,7 @@ inspection and the runner exits non-zero.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from .checkout import repo_root
-from .results import SCALES, load_results, results_dir, write_json_atomic
+from .results import RUN_STARTED_ENV, SCALES, load_results, provenance, results_dir, write_json_atomic
 
 
 def notebook_dir(root: Path | None = None) -> Path:
@@ -62,6 +63,10 @@ def execute(
     final = out_dir / notebook.name
     tmp = out_dir / f".{notebook.stem}.running.ipynb"
     params = {"scale": scale, "device": device, "seed": seed, "data_dir": data_dir, "save": True, "progress": False}
+    # the commit that runs is the one checked out now, not the one checked out when a long run ends: the kernel
+    # inherits this record and save_results stores it (see pdedenoise.results.RUN_STARTED_ENV)
+    previous = os.environ.get(RUN_STARTED_ENV)
+    os.environ[RUN_STARTED_ENV] = json.dumps(provenance(device))
     try:
         pm.execute_notebook(
             str(notebook), str(tmp), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
@@ -78,6 +83,11 @@ def execute(
             f"notebook {notebook.name} failed at scale={scale}: {exc.__class__.__name__}: {exc}\n"
             f"the partially executed copy is in {failed}"
         ) from exc
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_STARTED_ENV, None)
+        else:
+            os.environ[RUN_STARTED_ENV] = previous
     _hide_parameters(tmp)
     os.replace(tmp, final)
     return final

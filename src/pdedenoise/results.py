@@ -40,6 +40,10 @@ def results_dir(scale: str, root: Path | None = None) -> Path:
     return base / scale
 
 
+#: environment variable holding the JSON provenance of the moment the notebook runner started a notebook
+RUN_STARTED_ENV = "PDEDENOISE_RUN_STARTED"
+
+
 def git_commit(root: Path | None = None) -> str | None:
     """Short hash of HEAD (with ``-dirty`` if tracked code changed), or None outside git."""
     try:
@@ -118,10 +122,13 @@ def save_results(name: str, scale: str, payload: dict[str, Any], device: str | t
 
     For a long run, pass the :func:`provenance` taken when it started as ``provenance_at_start``: the
     commit that ran is then recorded even if the checkout moved on meanwhile, and the time it ended
-    is added as ``finished``. Tensors, arrays and DataFrames are converted to plain JSON. Returns the
+    is added as ``finished``. Notebooks run by :mod:`pdedenoise.notebooks` get this for free: the runner
+    puts the provenance of the moment it starts a notebook in ``$PDEDENOISE_RUN_STARTED``. Tensors, arrays and DataFrames are converted to plain JSON. Returns the
     path written.
     """
     prov = provenance(device)
+    if provenance_at_start is None and os.environ.get(RUN_STARTED_ENV):
+        provenance_at_start = json.loads(os.environ[RUN_STARTED_ENV])  # set by the notebook runner at the start
     if provenance_at_start is not None:
         prov = {**provenance_at_start, "finished": prov["date"]}
     data = {"name": name, "scale": scale, "provenance": prov, **payload}
