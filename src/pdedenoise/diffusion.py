@@ -23,6 +23,7 @@ from typing import Literal, Union
 import torch
 from torch import nn
 
+from . import validate
 from .diffusivities import Exponential, Rational, exponential, exponential_, rational, rational_
 from .solvers import blocked, explicit
 from .solvers.coefficients import EdgeDiffusivity, EdgeFunction, Edges, PixelDiffusivity
@@ -90,6 +91,8 @@ def heat_step(u: torch.Tensor, rho: Coefficient, dt: float, bc: BoundaryConditio
     ``rho`` is a scalar, per image (N,), or a per-pixel field (N, 1|C, H, W); a field is used in
     divergence form ``div(rho grad u)`` with rho averaged onto edges.
     """
+    check_image(u, "u")
+    validate.number("dt", dt)  # unchecked single step: any finite dt (negative: a backward step)
     return explicit.flux_step(u, rho, dt, bc, check=False)
 
 
@@ -138,6 +141,22 @@ def heat(
 # --------------------------------------------------------------------------- Perona–Malik
 
 
+def _check_K(K: Coefficient, u: torch.Tensor) -> None:
+    """K finite and > 0, its square representable in ``u``'s dtype, one value or one per image."""
+    if isinstance(K, torch.Tensor):
+        check_finite(K.detach(), "K")
+        validate.per_image("K", K, u.shape[0])
+        if K.ndim > 1 and K.numel() > 1:
+            raise ValueError(f"K must be a number or one value per image (shape (N,)), got shape {tuple(K.shape)}")
+        if bool((K.detach() <= 0).any()):
+            raise ValueError(f"K must be > 0 (it is Perona-Malik's contrast, in the image's units); min is "
+                             f"{float(K.detach().min()):.4g}")
+        validate.squarable("K", float(K.detach().min()), u.dtype)
+    else:
+        validate.squarable("K", validate.positive("K", K, "K is Perona-Malik's contrast, in the image's units"),
+                           u.dtype)
+
+
 def _pm_coefficients(K: Coefficient, diffusivity: DiffusivityName, scheme: Scheme):
     """The coefficient model ``(u, dx, dy, bc) -> Edges`` of a Perona–Malik step."""
     if diffusivity not in _G:
@@ -163,13 +182,17 @@ def perona_malik_step(
     Args:
         u: shape (N, C, H, W).
         K: contrast parameter on the image's value scale (float or per-image (N,)).
-        dt: time step; g <= 1, so ``dt <= 1/4`` is always stable (checked by :func:`perona_malik`).
+        dt: time step; g <= 1, so ``dt <= 1/4`` is always stable (checked by :func:`perona_malik`, not here:
+            any finite dt is taken, a negative one steps backwards).
         scheme: ``"edge"`` evaluates g on each edge from the squared difference across it (the
             original 4-neighbour scheme of Perona and Malik, 1990); ``"average"`` evaluates g at
             pixel centres from central differences and averages it onto edges.
     Returns:
         shape (N, C, H, W).
     """
+    check_image(u, "u")
+    _check_K(K, u)
+    validate.number("dt", dt)  # any finite step: a negative one is a backward step, on purpose (no check here)
     return explicit.flux_step(u, _pm_coefficients(K, diffusivity, scheme), dt, bc, check=False)
 
 
@@ -199,10 +222,9 @@ def perona_malik(
     """
     check_image(u0, "u0")
     check_finite(u0, "u0")
-    if isinstance(K, torch.Tensor):
-        _check_nonnegative(K, "K")
-    elif K <= 0:
-        raise ValueError(f"K must be positive, got {K}")
+    _check_K(K, u0)
+    validate.positive("dt", dt, "dt is the time step")
+    steps = validate.count("steps", steps)
     coeff = _pm_coefficients(K, diffusivity, scheme)
     sup = (Rational if diffusivity == "rational" else Exponential)().sup()
     cert = stability.Certificate(dt, stability.scalar_dt_max_from_sup(sup), "max", "Perona-Malik")
@@ -235,8 +257,9 @@ class HeatEquation(nn.Module):
     def __init__(self, rho: float = 1.0, T: float = 1.0, dt: float = 1e-3, bc: BoundaryCondition = "neumann",
                  learnable: bool = False, spectral: bool = False):
         super().__init__()
-        if not (rho > 0 and math.isfinite(rho)):
-            raise ValueError(f"rho must be a finite number > 0, got {rho}")
+        validate.positive("rho", rho, "for no diffusion at all, do not apply the module")
+        validate.nonnegative("T", T, "T is the diffusion time")
+        validate.positive("dt", dt)
         log_rho = torch.tensor(math.log(rho))
         self.log_rho = nn.Parameter(log_rho) if learnable else None
         if not learnable:

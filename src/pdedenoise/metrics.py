@@ -14,14 +14,23 @@ from __future__ import annotations
 
 import torch
 
-from .stencils import check_image
+from . import validate
+from .stencils import check_finite, check_image
+
+
+def _pair(x: torch.Tensor, y: torch.Tensor) -> None:
+    """Two images (N, C, H, W) of the same shape and finite values (a NaN would give a meaningless score)."""
+    check_image(x, "x")
+    check_image(y, "y")
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    check_finite(x, "x")
+    check_finite(y, "y")
 
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error per image. x, y: (N, C, H, W). Returns (N,)."""
-    check_image(x, "x")
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _pair(x, y)
     return ((x - y) ** 2).flatten(1).mean(dim=1)
 
 
@@ -41,6 +50,7 @@ def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     Returns:
         (N,), in dB (+inf for identical images).
     """
+    data_range = validate.data_range(data_range)
     return 10.0 * torch.log10(data_range**2 / mse(x, y))
 
 
@@ -60,9 +70,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    check_image(x, "x")
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _pair(x, y)
+    data_range = validate.data_range(data_range)
+    if min(x.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11 x 11 pixels (its Gaussian window), got "
+                         f"{tuple(x.shape[-2:])}")
     # torchmetrics' convolution unfolds every 11 x 11 window (121 values per pixel, 5 maps per image): a few
     # images at a time keep that within ~SSIM_CHUNK_BYTES whatever the batch
     per_image = 5 * 121 * x[0].numel() * x.element_size()
@@ -91,7 +103,5 @@ def lpips(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """
     from .perceptual import lpips as _lpips
 
-    check_image(x, "x")
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    return _lpips(x, y, data_range)
+    _pair(x, y)
+    return _lpips(x, y, validate.data_range(data_range))

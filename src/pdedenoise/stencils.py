@@ -40,6 +40,8 @@ def check_image(u: torch.Tensor, name: str = "u") -> None:
         )
     if not u.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor, got {u.dtype}; convert with u.float()")
+    if u.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(u.shape)}): images need at least one pixel and one channel")
 
 
 def check_finite(u: torch.Tensor, name: str = "u") -> None:

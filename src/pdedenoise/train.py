@@ -102,6 +102,22 @@ class TrainConfig:
     progress: bool = True
     desc: str = "train"
 
+    def __post_init__(self):
+        from . import validate
+
+        validate.positive("lr", self.lr)
+        if self.lr_final is not None:
+            validate.positive("lr_final", self.lr_final)
+        validate.count("batch_size", self.batch_size, 1)
+        if self.epochs is not None:
+            validate.count("epochs", self.epochs, 1)
+        if self.max_steps is not None:
+            validate.count("max_steps", self.max_steps, 1)
+        validate.nonnegative("weight_decay", self.weight_decay)
+        if self.grad_clip is not None:
+            validate.positive("grad_clip", self.grad_clip)
+        validate.count("checkpoint_every", self.checkpoint_every, 1)
+
 
 @dataclass
 class History:
@@ -246,6 +262,53 @@ def seconds_per_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config:
     return (time.perf_counter() - t0) / steps
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint belongs to another run (configuration, data or model): resuming it would be wrong."""
+
+
+#: the settings that change what a run computes: a checkpoint made with other values is not resumed
+_RUN_FIELDS = ("epochs", "batch_size", "lr", "lr_final", "max_steps", "weight_decay", "grad_clip", "seed",
+               "precision", "channels_last", "optimizer")
+
+
+def _fingerprint(cfg: TrainConfig, dataset: Dataset, model: nn.Module) -> dict:
+    """What identifies a run: its settings, the size (and for tensors a checksum) of its data, the model's shapes."""
+    out = {k: getattr(cfg, k) for k in _RUN_FIELDS}
+    out["loss"] = cfg.loss if isinstance(cfg.loss, str) else getattr(cfg.loss, "__name__", "callable")
+    out["data size"] = len(dataset)
+    if isinstance(dataset, TensorDataset):
+        out["data checksum"] = [round(float(t.double().sum()), 6) for t in dataset.tensors]
+    out["model"] = [[k, list(v.shape)] for k, v in model.state_dict().items()]
+    return out
+
+
+def _require_same_run(path: Path, stored: dict | None, current: dict) -> None:
+    if stored is None:
+        raise CheckpointMismatch(f"{path} records no run configuration (made by an older version?): delete it to "
+                                 "start afresh, or pass resume=False")
+    diff = [k for k in current if stored.get(k) != current[k]]
+    if diff:
+        shown = "; ".join(f"{k}: {stored.get(k)!r} there, {current[k]!r} here" if k != "model"
+                          else "model: other parameter shapes" for k in diff)
+        raise CheckpointMismatch(f"{path} was made by another run ({shown}); resuming it would return its weights "
+                                 "as if this run had trained them. Delete it to start afresh, or pass resume=False")
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """A training checkpoint, loaded with ``weights_only=True`` (tensors and plain data only: a file that holds
+    code is refused, never run). Raises ``ValueError`` naming the file and the fix when it cannot be read."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"refusing to load the checkpoint {path}: it holds objects other than tensors and plain "
+                         f"data ({str(exc).splitlines()[0][:120]}); delete it if it is not yours") from exc
+    except (RuntimeError, EOFError, OSError, KeyError) as exc:
+        raise ValueError(f"could not read the checkpoint {path} ({type(exc).__name__}: {str(exc)[:120]}); it may "
+                         "be truncated: delete it to start afresh, or pass resume=False") from exc
+
+
 def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: Data | None = None,
         callback: Callable[[int, nn.Module], None] | None = None, callback_every: int = 100) -> History:
     """Train ``model`` in place with Adam (or ``config.optimizer``) on ``train``; return the :class:`History`.
@@ -280,8 +343,10 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
     start_epoch = 0
 
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
+    fingerprint = _fingerprint(cfg, dataset, model)
     if ckpt is not None and cfg.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = load_checkpoint(ckpt, device)
+        _require_same_run(ckpt, state.get("fingerprint"), fingerprint)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -295,7 +360,8 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
             _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                           "history": history.to_dict(), "generator": gen.get_state(),
                           "torch_rng": torch.get_rng_state(), "epoch": epoch, "config": asdict(cfg)
-                          | {"loss": str(cfg.loss), "checkpoint": str(cfg.checkpoint)}}, ckpt)
+                          | {"loss": str(cfg.loss), "checkpoint": str(cfg.checkpoint)},
+                          "fingerprint": fingerprint}, ckpt)
 
     bar = None
     if cfg.progress:

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import torch
 
+from .. import validate
 from ..stencils import BoundaryCondition, check_finite, check_image
 from . import stability
 from .explicit import as_coefficient, is_field
@@ -95,7 +96,11 @@ def heat_spectral(
     """
     check_image(u0, "u0")
     check_finite(u0, "u0")
+    validate.nonnegative("T", T, "T is the diffusion time")
+    if dt is not None:
+        validate.positive("dt", dt)
     r = as_coefficient(rho, u0)
+    check_finite(r.detach(), "rho")
     if is_field(r):
         raise ValueError("heat_spectral needs a scalar or per-image rho; use heat() for a per-pixel field")
     if bool((r.detach() < 0).any()):

@@ -55,6 +55,8 @@ import torch
 
 #: relative slack for round-off when comparing ``dt`` with ``dt_max``
 TOLERANCE = 1e-12
+#: the most sub-steps a step may be split into before the request is refused (rather than running for hours)
+MAX_SUBSTEPS = 10 ** 6
 
 
 class StabilityError(ValueError):
@@ -87,10 +89,16 @@ class Certificate:
         return self.dt <= self.dt_max * (1 + TOLERANCE)
 
     def substeps(self) -> int:
-        """The fewest equal sub-steps of ``dt`` that each hold the bound."""
+        """The fewest equal sub-steps of ``dt`` that each hold the bound (at most :data:`MAX_SUBSTEPS`)."""
         if self.holds:
             return 1
-        return math.ceil(self.dt / self.dt_max - TOLERANCE)
+        n = self.dt / self.dt_max - TOLERANCE if self.dt_max > 0 else math.inf
+        if not n <= MAX_SUBSTEPS:
+            raise StabilityError(
+                f"the {self.what} step dt={self.dt:.6g} would need {n:.3g} sub-steps of the admissible {self.dt_max:.3g} "
+                f"(more than {MAX_SUBSTEPS:,}): lower the coefficient (diffusivity) or the time, or check the "
+                "coefficient's units")
+        return math.ceil(n)
 
     def require(self, substeps: bool = False) -> int:
         """Raise :class:`StabilityError` unless the step is stable; with ``substeps`` return how many
