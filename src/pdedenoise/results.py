@@ -88,7 +88,7 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _jsonable(obj.tolist())
     if isinstance(obj, (np.floating, np.integer, np.bool_)):
-        return obj.item()
+        return _jsonable(obj.item())
     if hasattr(obj, "to_dict"):  # pandas
         return _jsonable(obj.to_dict(orient="records") if hasattr(obj, "columns") else obj.to_dict())
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -103,7 +103,8 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(_jsonable(payload), fh, indent=2, sort_keys=False)
+            # strict JSON: NaN and infinities were turned into the strings "nan", "inf", "-inf" by _jsonable
+            json.dump(_jsonable(payload), fh, indent=2, sort_keys=False, allow_nan=False)
             fh.write("\n")
         umask = os.umask(0)
         os.umask(umask)
@@ -136,8 +137,16 @@ def save_results(name: str, scale: str, payload: dict[str, Any], device: str | t
 
 
 def load_results(name: str, scale: str, root: Path | None = None) -> dict[str, Any] | None:
-    """The stored results of a notebook at a scale, or None when there are none."""
+    """The stored results of a notebook at a scale, or None when there are none.
+
+    Raises:
+        ValueError: the file exists but is not valid JSON (the message names the file and how to regenerate it).
+    """
     path = results_dir(scale, root) / f"{name}.json"
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete it and run the notebook again "
+                         f"(python -m pdedenoise.notebooks --scale {scale} --only {name})") from exc

@@ -56,8 +56,16 @@ def collect(root=None) -> list[dict]:
             paper = next((p for chapter, p in by_chapter.items() if path.stem.startswith(chapter)), None)
             out.append({"paper": paper.title if paper else None, "run": RUN_LABELS.get(path.stem, f"chapter ({scale})"),
                         "scale": scale, "provenance": res.get("provenance", {}), "tables": tables, "claims": claims,
-                        "checks": set(res.get("check_only_tables", [])), "name": path.stem})
+                        "checks": set(res.get("check_only_tables", [])), "name": path.stem,
+                        "fallback": on_fallback_data(res)})
     return out
+
+
+def on_fallback_data(result: Mapping) -> bool:
+    """Whether a results payload was computed on substitute images (the paper's data were unavailable): the
+    chapters say so with ``fallback_data`` (chapters 2-4), ``paper_images`` (chapter 1) or their data line."""
+    return bool(result.get("fallback_data")) or result.get("paper_images") is False or \
+        "(fallback)" in str(result.get("data", ""))
 
 
 def paper_overview(records: list[dict]) -> pd.DataFrame:
@@ -67,9 +75,11 @@ def paper_overview(records: list[dict]) -> pd.DataFrame:
 
     rows = []
     for paper in PAPERS:
-        mine = [r for r in records if r.get("paper") == paper.title and r.get("claims")]
+        attempted = [r for r in records if r.get("paper") == paper.title and r.get("claims")]
+        mine = [r for r in attempted if not r.get("fallback")]  # substitute images are no evidence about a paper
         if not mine:
-            rows.append({"paper": paper.title, **{v: "—" for v in CLAIM_VERDICTS}, "evidence": "not yet attempted"})
+            evidence = "only on substitute images (not on the paper's data)" if attempted else "not yet attempted"
+            rows.append({"paper": paper.title, **{v: "—" for v in CLAIM_VERDICTS}, "evidence": evidence})
             continue
         best = min(mine, key=lambda r: SCALE_ORDER[r["scale"]])
         counts = claim_summary(best["claims"]).to_dict()
@@ -79,7 +89,8 @@ def paper_overview(records: list[dict]) -> pd.DataFrame:
 
 def runs_overview(records: list[dict]) -> pd.DataFrame:
     """One row per recorded or regenerated run with tables: verdict counts (tables that only check the pipeline,
-    e.g. a ci-scale training run, are counted apart), scale, date and machine."""
+    e.g. a ci-scale training run, are counted apart, and so is every table of a run on substitute images), scale,
+    date and machine."""
     rows = []
     for r in records:
         if r.get("error") or not r.get("tables"):
@@ -88,6 +99,10 @@ def runs_overview(records: list[dict]) -> pd.DataFrame:
         verdicts = [t for name, t in r["tables"].items() if name not in r["checks"]]
         checks = sum(len(t) for name, t in r["tables"].items() if name in r["checks"])
         counts = summary(verdicts).to_dict() if verdicts else {v: 0 for v in VERDICTS}
-        rows.append({"paper": r["paper"], "run": r["run"], "scale": r["scale"], **counts, "pipeline checks": checks,
+        if r.get("fallback"):  # substitute images: nothing here is a comparison with the paper
+            checks += sum(counts.values())
+            counts = {v: 0 for v in VERDICTS}
+        rows.append({"paper": r["paper"], "run": r["run"] + (" — not on the paper's data" if r.get("fallback") else ""),
+                     "scale": r["scale"], **counts, "pipeline checks": checks,
                      "date": str(prov.get("date", ""))[:10], "machine": prov.get("device", "")})
     return pd.DataFrame(rows)

@@ -42,11 +42,12 @@ def _is_dicom(path: Path) -> bool:
 
 def _read_pil(path: Path) -> np.ndarray:
     """PIL image -> float32 (H, W) or (H, W, C); multi-page -> (pages, H, W[, C])."""
-    from PIL import Image, ImageSequence
+    from PIL import Image, ImageOps, ImageSequence
     with Image.open(path) as im:
         pages = []
         for frame in ImageSequence.Iterator(im):
             frame.load()
+            frame = ImageOps.exif_transpose(frame)  # a camera's orientation tag: pixels as the image is displayed
             if frame.mode in ("P", "PA"):
                 frame = frame.convert("RGBA" if "transparency" in frame.info or frame.mode == "PA" else "RGB")
             elif frame.mode in ("1", "LA"):
