@@ -1,65 +1,299 @@
-"""Command line: ``pdedenoise denoise IN OUT`` and ``pdedenoise notebooks``."""
+"""Command line: ``pdedenoise denoise IN OUT`` and ``pdedenoise notebooks``.
+
+``denoise`` keeps what the input is: an 8-bit image is denoised on 0–255 and written as 8 bits, a 16-bit one on
+0–65535 and written as 16 bits, a float TIFF, DICOM (e.g. CT in Hounsfield units), MRC or ``.npy`` keeps its values
+and must be written where floats fit (``.tif`` or ``.npy``); colour stays colour unless ``--grey``, an alpha channel
+is carried through untouched, a stack (multi-page TIFF, multi-frame DICOM, MRC) needs ``--frame``. Nothing is
+clamped silently: a time step above the stability bound is refused unless ``--substeps`` splits it. The output
+appears only when complete (written to a fresh temporary file beside it, then renamed).
+
+Exit status: 0 done, 2 a request that cannot be served (the message names the fix), 1 an internal error.
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+
+#: output formats by extension: which value kinds each can hold
+FORMATS = {".png": ("PNG", ("8-bit", "16-bit")), ".tif": ("TIFF", ("8-bit", "16-bit", "float")),
+           ".tiff": ("TIFF", ("8-bit", "16-bit", "float")), ".jpg": ("JPEG", ("8-bit",)),
+           ".jpeg": ("JPEG", ("8-bit",)), ".bmp": ("BMP", ("8-bit",)), ".npy": ("NPY", ("8-bit", "16-bit", "float"))}
+#: the contrast K chosen by ``--K auto``, as a fraction of the value range (10 grey levels of 255)
+AUTO_K_FRACTION = 10.0 / 255.0
+PEAK = {"8-bit": 255.0, "16-bit": 65535.0}
+
+
+class UserError(Exception):
+    """A request the command line refuses (exit status 2); the message says what to do instead."""
+
+
+@dataclass
+class Loaded:
+    """An input file as frames: ``frames`` (F, H, W, C) float32 on the stored scale, ``kind`` "8-bit", "16-bit" or
+    "float", ``alpha`` whether the last channel is opacity."""
+
+    frames: np.ndarray
+    kind: str
+    alpha: bool
+
+
+# --------------------------------------------------------------------------- reading
+
+def _pil_kind(path: Path) -> tuple[str, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        mode, frames = im.mode, getattr(im, "n_frames", 1)
+        if mode.startswith("I;16"):
+            return "16-bit", frames
+        if mode == "I":  # 16-bit PNGs open as 32-bit integers
+            lo, hi = im.getextrema()
+            return ("16-bit" if 0 <= lo and hi <= 65535 else "float"), frames
+        if mode == "F":
+            return "float", frames
+        return "8-bit", frames
+
+
+def read_input(path: Path) -> Loaded:
+    """Read any supported image file (see :data:`pdedenoise.data.SUPPORTED`, plus ``.npy``) as :class:`Loaded`."""
+    from .data import DataError, read_image
+
+    if not path.is_file():
+        raise UserError(f"{path} does not exist or is not a file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+            kind = {np.dtype(np.uint8): "8-bit", np.dtype(np.uint16): "16-bit"}.get(arr.dtype, "float")
+            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+                raise UserError(f"{path} holds {arr.dtype} values, not numbers")
+            arr = arr.astype(np.float32)
+            stack = arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4))
+        else:
+            from .data.readers import DICOM_SUFFIXES, MRC_SUFFIXES, PIL_SUFFIXES, _is_dicom
+
+            arr = read_image(path)
+            if suffix in DICOM_SUFFIXES + MRC_SUFFIXES or (suffix not in PIL_SUFFIXES and _is_dicom(path)):
+                # physical units (Hounsfield units, electron counts): floats; MRC has no colour, DICOM colour is (H, W, 3)
+                kind = "float"
+                stack = arr.ndim == 4 or (arr.ndim == 3 and (suffix in MRC_SUFFIXES or arr.shape[-1] != 3))
+            else:
+                kind, n = _pil_kind(path)
+                stack = n > 1
+    except (DataError, ValueError, OSError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from exc
+    if arr.ndim < 2 or arr.ndim > 4 or (arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4)):
+        raise UserError(f"{path} has shape {arr.shape}; expected an image (H, W), (H, W, 3|4) or a stack of them")
+    frames = arr if stack else arr[None]
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    if 0 in frames.shape:
+        raise UserError(f"{path} holds an empty image (shape {arr.shape})")
+    return Loaded(frames, kind, alpha=frames.shape[-1] in (2, 4))
+
+
+def pick_frame(img: Loaded, frame: int | None, path: Path) -> np.ndarray:
+    """One frame (H, W, C) of the input; a stack needs ``frame`` (counted from 0)."""
+    n = img.frames.shape[0]
+    if frame is None:
+        if n > 1:
+            raise UserError(f"{path} has {n} frames (a stack); choose one with --frame N, N from 0 to {n - 1}")
+        frame = 0
+    if not 0 <= frame < n:
+        raise UserError(f"--frame {frame} is outside {path}, which has {n} frame{'s' if n > 1 else ''} "
+                        f"(--frame 0 to {n - 1})")
+    return img.frames[frame]
+
+
+# --------------------------------------------------------------------------- writing
+
+def check_output(out: Path, kind: str, channels: int) -> str:
+    """Refuse, before any work, an output that cannot hold the result; return the format name."""
+    ext = out.suffix.lower()
+    if ext not in FORMATS:
+        raise UserError(f"cannot tell the output format of {out}: use the extension .png, .tif or .npy "
+                        f"(supported: {', '.join(FORMATS)})" if not ext else
+                        f"unknown output extension {ext!r} in {out}; use one of {', '.join(FORMATS)}")
+    fmt, kinds = FORMATS[ext]
+    if kind not in kinds:
+        fits = ".tif (32-bit float) or .npy" if kind == "float" else ".png, .tif or .npy"
+        raise UserError(f"{out}: a {fmt} file cannot hold {kind} values without destroying them (the input's range "
+                        f"is not {'0-255' if kind != '8-bit' else kind}); write {fits} instead")
+    if fmt != "NPY" and kind != "8-bit" and channels > 1:
+        raise UserError(f"{out}: {fmt} cannot store {kind} colour; write .npy, or pass --grey")
+    if fmt == "JPEG" and channels in (2, 4):
+        raise UserError(f"{out}: JPEG has no alpha channel; write .png to keep it")
+    parent = out.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write {out}: its folder {parent} does not exist (or is not a folder); create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {out}: its folder {parent} is read-only (permission denied)")
+    return fmt
+
+
+def _encode(arr: np.ndarray, kind: str, fmt: str, fh) -> None:
+    """Write (H, W, C) values of ``kind`` to an open binary file in ``fmt``."""
+    from PIL import Image
+
+    if fmt == "NPY":
+        np.save(fh, arr[..., 0] if arr.shape[-1] == 1 else arr)
+        return
+    if kind == "float":
+        Image.fromarray(np.ascontiguousarray(arr[..., 0], dtype=np.float32)).save(fh, format=fmt)
+        return
+    peak = PEAK[kind]
+    ints = np.clip(np.rint(arr), 0, peak).astype(np.uint8 if kind == "8-bit" else np.uint16)
+    ints = ints[..., 0] if ints.shape[-1] == 1 else ints
+    Image.fromarray(np.ascontiguousarray(ints)).save(fh, format=fmt)  # uint16 -> mode I;16, uint8 -> L/RGB/RGBA
+
+
+def write_output(out: Path, arr: np.ndarray, kind: str, fmt: str) -> None:
+    """Write through a fresh temporary file in the output's folder (``mkstemp``: never a name someone planted) and
+    rename it onto ``out``; the temporary file is removed on any failure."""
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _encode(arr, kind, fmt, fh)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
+        os.replace(tmp, out)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise UserError(f"cannot write {out}: {exc}") from exc
+        raise
+
+
+# --------------------------------------------------------------------------- the command
+
+def _contrast(value: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--K must be a number or 'auto', got {value!r}") from None
 
 
 def _denoise(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
-    from PIL import Image
 
-    from . import data, diffusion
+    from . import diffusion, validate
+    from .solvers import stability
 
-    try:
-        img = data.to_tensor(data.read_image(Path(args.input)), grey=not args.colour)
-    except data.DataError as exc:
-        print(f"pdedenoise: {exc}", file=sys.stderr)
-        return 2
+    start = time.perf_counter()
+    inp, out = Path(args.input), Path(args.output)
+    img = read_input(inp)
+    arr = pick_frame(img, args.frame, inp)
+    alpha = arr[..., -1:] if img.alpha else None
+    values = arr[..., :-1] if img.alpha else arr
+    if args.grey and values.shape[-1] == 3:
+        from .data import rgb_to_grey
+        values = rgb_to_grey(torch.from_numpy(values).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    channels = values.shape[-1] + (1 if alpha is not None else 0)
+    fmt = check_output(out, img.kind, channels)
+    u0 = torch.from_numpy(np.ascontiguousarray(values)).permute(2, 0, 1)[None].contiguous()
+
+    dt = validate.positive("--dt", args.dt, "it is the time step")
+    progress = sys.stderr.isatty()
     if args.method == "heat":
-        out = diffusion.heat(img, rho=args.rho, T=args.T, dt=args.dt, bc=args.bc, substeps=True)
+        rho = validate.positive("--rho", args.rho, "it is the diffusivity")
+        T = validate.nonnegative("--T", args.T, "it is the final time")
+        cert = stability.Certificate(dt, stability.scalar_dt_max_from_sup(rho), "max", "heat")
+        what = f"heat equation, rho={rho:g}, T={T:g}"
     else:
-        out = diffusion.perona_malik(img, K=args.K, dt=min(args.dt, 0.25), steps=args.steps, bc=args.bc)
-    arr = out[0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).squeeze(-1).numpy()
-    out = Path(args.output)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")  # same suffix: PIL picks the format from it
-    try:
-        Image.fromarray(np.ascontiguousarray(arr)).save(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    print(f"wrote {out}")
+        steps = validate.count("--steps", args.steps)
+        if args.K == "auto":
+            peak = PEAK.get(img.kind) or float(values.max() - values.min())
+            K = AUTO_K_FRACTION * peak if peak > 0 else 1.0
+            k_text = f"K={K:.4g} (auto: 10/255 of the value range {peak:.4g})"
+        else:
+            K = validate.positive("--K", args.K, "it is Perona-Malik's contrast, in the image's units")
+            k_text = f"K={K:g}"
+        cert = stability.Certificate(dt, stability.scalar_dt_max_from_sup(1.0), "max", "Perona-Malik")
+        what = f"Perona-Malik ({args.diffusivity}), {k_text}, {steps} steps"
+    if not cert.holds and not args.substeps:
+        raise UserError(f"--dt {dt:g} exceeds the stability bound of the {what} step, dt <= {cert.dt_max:.4g}; "
+                        "lower --dt, or pass --substeps to split each step into stable sub-steps")
+    n_sub = cert.substeps()
+    if n_sub > 1:
+        print(f"each step of dt={dt:g} runs as {n_sub} sub-steps of {dt / n_sub:.4g} (the stability bound is "
+              f"{cert.dt_max:.4g})", file=sys.stderr)
+    with torch.no_grad():
+        if args.method == "heat":
+            result = diffusion.heat(u0, rho, T, dt, bc=args.bc, substeps=True, progress=progress)
+        else:
+            result = diffusion.perona_malik(u0, K, dt, steps, diffusivity=args.diffusivity, bc=args.bc,
+                                            substeps=True, progress=progress)
+    res = result[0].permute(1, 2, 0).numpy()
+    if alpha is not None:
+        res = np.concatenate([res, alpha], axis=-1)
+    write_output(out, res, img.kind, fmt)
+    print(f"wrote {out}: {what}, {img.kind} {'colour' if values.shape[-1] == 3 else 'grey'}"
+          f"{' with alpha' if alpha is not None else ''}, {res.shape[1]}x{res.shape[0]}, "
+          f"{time.perf_counter() - start:.2f} s")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pdedenoise")
+def build_parser() -> argparse.ArgumentParser:
+    from .notebooks import add_arguments
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(prog="pdedenoise", description=__doc__.split("\n\n")[0], formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("denoise", help="denoise an 8-bit image file by heat or Perona-Malik diffusion")
-    d.add_argument("input")
-    d.add_argument("output")
-    d.add_argument("--method", choices=["heat", "perona-malik"], default="perona-malik")
+    d = sub.add_parser("denoise", formatter_class=fmt, description=__doc__.split("\n\n")[1].replace("``", ""),
+                       help="denoise an image file by Perona-Malik or heat diffusion, keeping its bit depth")
+    d.add_argument("input", help="PNG/JPEG/TIFF/BMP, DICOM, MRC or .npy")
+    d.add_argument("output", help=f"output file; its extension picks the format ({', '.join(FORMATS)})")
+    d.add_argument("--method", choices=["perona-malik", "heat"], default="perona-malik", help="which diffusion")
+    d.add_argument("--K", type=_contrast, default="auto",
+                   help="Perona-Malik contrast in the image's units; 'auto' = 10/255 of the value range")
+    d.add_argument("--steps", type=int, default=20, help="Perona-Malik: number of steps")
+    d.add_argument("--diffusivity", choices=["rational", "exponential"], default="rational",
+                   help="Perona-Malik: g(s) = 1/(1+s^2/K^2) or exp(-s^2/K^2)")
     d.add_argument("--rho", type=float, default=1.0, help="heat: diffusivity")
-    d.add_argument("--T", type=float, default=1.0, help="heat: final time")
-    d.add_argument("--dt", type=float, default=0.2)
-    d.add_argument("--K", type=float, default=10.0, help="Perona-Malik contrast, 0-255 scale")
-    d.add_argument("--steps", type=int, default=20)
-    d.add_argument("--bc", choices=["neumann", "dirichlet"], default="neumann")
-    d.add_argument("--colour", action="store_true", help="keep colour channels")
-    n = sub.add_parser("notebooks", help="execute the notebooks with papermill (see python -m pdedenoise.notebooks -h)")
-    n.add_argument("rest", nargs=argparse.REMAINDER)
+    d.add_argument("--T", type=float, default=1.0, help="heat: final time (a whole number of --dt)")
+    d.add_argument("--dt", type=float, default=0.2, help="time step (stable up to 0.25 for Perona-Malik, 1/(4 rho) "
+                                                         "for heat)")
+    d.add_argument("--substeps", action="store_true", help="split a --dt above the stability bound into stable "
+                                                           "sub-steps instead of refusing it")
+    d.add_argument("--bc", choices=["neumann", "dirichlet"], default="neumann", help="boundary condition")
+    d.add_argument("--grey", action="store_true", help="convert colour to grey (ITU-R BT.601) before denoising")
+    d.add_argument("--frame", type=int, default=None, help="which frame of a stack (multi-page TIFF, DICOM, MRC), "
+                                                            "from 0")
+    n = sub.add_parser("notebooks", formatter_class=fmt, help="execute the book's notebooks with papermill")
+    add_arguments(n)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     from .threads import configure
 
     configure()
-    if args.command == "denoise":
-        return _denoise(args)
-    from .notebooks import main as nb_main
+    if args.command == "notebooks":
+        from .notebooks import run
 
-    return nb_main(args.rest)
+        return run(args)
+    try:
+        return _denoise(args)
+    except (UserError, ValueError, TypeError) as exc:  # ValueError: the library's validation (StabilityError too)
+        print(f"pdedenoise: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pdedenoise: interrupted; nothing was written", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ from .checkout import repo_root
 from .results import RUN_STARTED_ENV, SCALES, load_results, provenance, results_dir, write_json_atomic
 
 
+class NoNotebook(LookupError):
+    """``--only`` matched no notebook."""
+
+
 def notebook_dir(root: Path | None = None) -> Path:
     return (root or repo_root()) / "notebooks"
 
@@ -110,7 +114,8 @@ def run_all(scale: str = "ci", only: list[str] | None = None, **kwargs) -> dict[
     timings: dict[str, float] = {}
     selected = [nb for nb in discover() if not only or any(key in nb.stem for key in only)]
     if not selected:
-        raise SystemExit(f"no notebook matches {only!r} in {notebook_dir()}")
+        raise NoNotebook(f"no notebook matches {only!r} in {notebook_dir()}; the notebooks are "
+                          f"{', '.join(nb.stem for nb in discover()) or 'missing'}")
     previous = load_results("_timings", scale) or {}
     for nb in selected:
         start = time.perf_counter()
@@ -123,22 +128,37 @@ def run_all(scale: str = "ci", only: list[str] | None = None, **kwargs) -> dict[
     return timings
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pdedenoise.notebooks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", default="ci", choices=SCALES)
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The runner's options (shared by ``python -m pdedenoise.notebooks`` and ``pdedenoise notebooks``)."""
+    parser.add_argument("--scale", default="ci", choices=SCALES,
+                        help="ci: minutes on two cores; medium: recorded on a CPU; full: the papers' sizes, for a GPU")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
     parser.add_argument("--device", default="cpu", help="torch device passed to the notebooks (cpu, cuda)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="data directory (default: PDEDENOISE_DATA, ../shared/data, cache)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the notebooks chosen by parsed :func:`add_arguments` options; exit status 0, 1 (a notebook failed) or 2
+    (nothing matched ``--only``)."""
     try:
         run_all(args.scale, args.only, device=args.device, seed=args.seed, data_dir=args.data_dir,
                 log_output=args.log_output)
+    except NoNotebook as exc:
+        print(f"[pdedenoise] {exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:
         print(f"[pdedenoise] {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pdedenoise.notebooks", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return run(add_arguments(parser).parse_args(argv))
 
 
 if __name__ == "__main__":
