@@ -1,0 +1,49 @@
+"""Run the hardening cases of ``tests/hardening_cases.py`` against a checkout and tabulate the outcomes.
+
+    .venv/bin/python tools/hardening_table.py                 # this checkout
+    .venv/bin/python tools/hardening_table.py --src /tmp/old/src --json before.json
+
+``--src`` points the package import at another checkout's ``src`` (e.g. a git worktree of an older commit), so
+the same cases can be run before and after a change. Prints one line per case and the counts per outcome.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--src", type=Path, default=HERE / "src")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(args.src.resolve()))
+    os.environ["PYTHONPATH"] = str(args.src.resolve()) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    sys.path.insert(0, str(HERE / "tests"))
+    shared = HERE.parent / "shared" / "data"
+    if shared.is_dir():  # the checkout under test may live elsewhere: point it at this checkout's data
+        os.environ.setdefault("PDEDENOISE_DATA", str(shared))
+    from hardening_cases import CASES, classify
+
+    rows = []
+    for case in CASES():
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome, detail = classify(case, Path(tmp))
+        rows.append({"case": case.name, "area": case.area, "outcome": outcome, "detail": detail})
+        print(f"{outcome:14s} {case.name}  {detail[:100]}", flush=True)
+    counts = Counter(r["outcome"] for r in rows)
+    print(dict(counts))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
