@@ -19,6 +19,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 
 
+def _isolated(classify, case, tmp: Path, timeout: float) -> tuple[str, str]:
+    """Classify one case in a forked child: a call that never returns (older code looping for ever) is a
+    ``crash`` after ``timeout`` seconds instead of stopping the table."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=lambda: queue.put(classify(case, tmp)))
+    child.start()
+    child.join(timeout)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return "crash", f"no answer after {timeout:.0f} s"
+    return queue.get() if not queue.empty() else ("crash", f"the process died (exit {child.exitcode})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=HERE / "src")
@@ -30,12 +47,12 @@ def main(argv=None) -> int:
     shared = HERE.parent / "shared" / "data"
     if shared.is_dir():  # the checkout under test may live elsewhere: point it at this checkout's data
         os.environ.setdefault("PDEDENOISE_DATA", str(shared))
-    from hardening_cases import CASES, classify
+    from hardening_cases import CASES, TIMEOUT, classify
 
     rows = []
     for case in CASES():
         with tempfile.TemporaryDirectory() as tmp:
-            outcome, detail = classify(case, Path(tmp))
+            outcome, detail = _isolated(classify, case, Path(tmp), TIMEOUT * 2)
         rows.append({"case": case.name, "area": case.area, "outcome": outcome, "detail": detail})
         print(f"{outcome:14s} {case.name}  {detail[:100]}", flush=True)
     counts = Counter(r["outcome"] for r in rows)
