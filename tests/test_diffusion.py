@@ -157,7 +157,7 @@ def test_bad_inputs_raise_clear_errors():
         D.heat(u0, 1.0, 1.0, 0.3)
     with pytest.raises(ValueError, match="per-image tensor"):
         D.heat(u0, torch.ones(3), 0.1, 0.1)
-    with pytest.raises(ValueError, match="K must be positive"):
+    with pytest.raises(ValueError, match="K must be > 0"):
         D.perona_malik(u0, 0.0)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         D.heat(torch.zeros(8, 8), 1.0, 0.1, 0.1)

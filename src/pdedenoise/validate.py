@@ -32,8 +32,11 @@ def number(name: str, value, low: float = -math.inf, high: float = math.inf, low
     if not math.isfinite(x):
         raise ValueError(f"{name} must be a finite number, got {x}" + (f"; {fix}" if fix else ""))
     if x < low or (low_open and x == low) or x > high:
-        span = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise ValueError(f"{name} must lie in {span}, got {x:g}" + (f"; {fix}" if fix else ""))
+        if math.isinf(high):
+            rule = f"be {'>' if low_open else '>='} {low:g}"
+        else:
+            rule = f"lie in {'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must {rule}, got {x:g}" + (f"; {fix}" if fix else ""))
     return x
 
 
