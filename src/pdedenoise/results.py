@@ -20,13 +20,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .atomic import atomic_file
 from .checkout import repo_root
 
 SCALES = ("ci", "medium", "full")
@@ -100,20 +100,10 @@ def write_json_atomic(path: Path, payload: Any) -> Path:
     """Write JSON to ``path`` through a temporary file and a rename: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            # strict JSON: NaN and infinities were turned into the strings "nan", "inf", "-inf" by _jsonable
-            json.dump(_jsonable(payload), fh, indent=2, sort_keys=False, allow_nan=False)
-            fh.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, "w") as fh:
+        # strict JSON: NaN and infinities were turned into the strings "nan", "inf", "-inf" by _jsonable
+        json.dump(_jsonable(payload), fh, indent=2, sort_keys=False, allow_nan=False)
+        fh.write("\n")
     return path
 
 

@@ -31,7 +31,6 @@ The loss is the mean squared error unless ``config.loss`` is another callable ``
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -201,10 +200,11 @@ def evaluate(model: nn.Module, data: Data, batch_size: int = 32, device: str = "
 
 
 def _save_atomic(obj, path: Path) -> None:
+    from .atomic import atomic_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as fh:
+        torch.save(obj, fh)
 
 
 class Stepper:
