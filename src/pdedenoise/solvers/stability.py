@@ -180,25 +180,67 @@ def block_dt_max(Dx: torch.Tensor, Dy: torch.Tensor, reaction_sup: float = 0.0) 
     """
     worst = math.inf
     for D in (Dx, Dy):
-        M = torch.movedim(D.detach().double(), (1, 2), (-2, -1))
-        M = M.reshape(-1, *M.shape[-2:])
-        active = torch.linalg.matrix_norm(M) > 0
-        if not bool(active.any()):
+        if D.shape[1] == D.shape[2] == 2:
+            top = _two_by_two_top(D.detach().double())
+            if top is not None:
+                worst = min(worst, float(1.0 / (4.0 * top)))
             continue
-        M = M[active]
-        S = 0.5 * (M + M.transpose(-1, -2))
-        L, info = torch.linalg.cholesky_ex(S)
-        if bool((info != 0).any()):
-            lmin = float(torch.linalg.eigvalsh(S)[..., 0].min())
-            raise StabilityError(
-                f"the symmetric part of a coefficient block is not positive definite (smallest eigenvalue "
-                f"{lmin:.4g}): no explicit step is l2-stable; parameterise the blocks as positive definite "
-                "(e.g. pdedenoise.solvers.coefficients.StableBlock)")
-        # lmax of S^{-1} D^T D = lmax of L^{-1} D^T D L^{-T}, with S = L L^T
-        W = torch.linalg.solve_triangular(L, M.transpose(-1, -2), upper=False)  # L^{-1} D^T
-        top = torch.linalg.eigvalsh(W @ W.transpose(-1, -2))[..., -1]
-        worst = min(worst, float(1.0 / (4.0 * top.max())))
+        top = _general_top(D.detach().double())
+        if top is not None:
+            worst = min(worst, float(1.0 / (4.0 * top)))
     return with_reaction(worst, reaction_sup)
+
+
+def _general_top(D: torch.Tensor) -> float | None:
+    """``max lmax(S^{-1} D^T D)`` over the non-zero C x C blocks of ``D`` (N, C, C, ...), ``S`` the symmetric
+    part, through a Cholesky factor ``S = L L^T`` (``lmax(L^{-1} D^T D L^{-T})``); ``None`` when every block
+    is zero."""
+    M = torch.movedim(D, (1, 2), (-2, -1))
+    M = M.reshape(-1, *M.shape[-2:])
+    active = torch.linalg.matrix_norm(M) > 0
+    if not bool(active.any()):
+        return None
+    M = M[active]
+    S = 0.5 * (M + M.transpose(-1, -2))
+    L, info = torch.linalg.cholesky_ex(S)
+    if bool((info != 0).any()):
+        lmin = float(torch.linalg.eigvalsh(S)[..., 0].min())
+        raise StabilityError(
+            f"the symmetric part of a coefficient block is not positive definite (smallest eigenvalue "
+            f"{lmin:.4g}): no explicit step is l2-stable; parameterise the blocks as positive definite "
+            "(e.g. pdedenoise.solvers.coefficients.StableBlock)")
+    W = torch.linalg.solve_triangular(L, M.transpose(-1, -2), upper=False)  # L^{-1} D^T
+    return float(torch.linalg.eigvalsh(W @ W.transpose(-1, -2))[..., -1].max())
+
+
+def _two_by_two_top(D: torch.Tensor) -> float | None:
+    """``max lmax(S^{-1} D^T D)`` over the non-zero 2 x 2 blocks of ``D`` (N, 2, 2, ...) in closed form
+    (what the general path computes with a Cholesky factor and an eigen-solver, about 100x faster on
+    image-sized fields); ``None`` when every block is zero.
+
+    With ``S = [[a, b], [b, d]]`` and ``P = D^T D``, the eigenvalues solve ``det(P - l S) = 0``:
+    ``det(S) l^2 - (p00 d + p11 a - 2 p01 b) l + det(P) = 0``.
+    """
+    d00, d01, d10, d11 = D[:, 0, 0], D[:, 0, 1], D[:, 1, 0], D[:, 1, 1]
+    p00 = d00 * d00 + d10 * d10
+    p11 = d01 * d01 + d11 * d11
+    inactive = (p00 + p11) == 0                    # a zero block (Frobenius norm 0) does not diffuse
+    if bool(inactive.all()):
+        return None
+    a, d, b = d00, d11, 0.5 * (d01 + d10)
+    det_s = a * d - b * b
+    if not bool((((a > 0) & (det_s > 0)) | inactive).all()):
+        lmin = 0.5 * (a + d) - torch.sqrt((0.5 * (a - d)) ** 2 + b * b)
+        lmin = float(lmin.masked_fill(inactive, math.inf).min())
+        raise StabilityError(
+            f"the symmetric part of a coefficient block is not positive definite (smallest eigenvalue "
+            f"{lmin:.4g}): no explicit step is l2-stable; parameterise the blocks as positive definite "
+            "(e.g. pdedenoise.solvers.coefficients.StableBlock)")
+    p01 = d00 * d01 + d10 * d11
+    t = p00 * d + p11 * a - 2.0 * p01 * b
+    disc = (t * t - 4.0 * det_s * (p00 * p11 - p01 * p01)).clamp_(min=0.0)
+    top = (t + disc.sqrt_()) / det_s.masked_fill(inactive, 1.0)
+    return 0.5 * float(top.masked_fill_(inactive, 0.0).max())
 
 
 def with_reaction(dt_max: float, reaction_sup: float) -> float:
