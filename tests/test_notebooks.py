@@ -49,6 +49,14 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
     if path.stem in ("01_heat_pinn", "02_cross_diffusion", "03_learned_diffusivities", "04_diffnet"):  # claims first
         assert "claims_box" in glued and saved["claims"]
         assert {c["verdict"] for c in saved["claims"]} <= {"holds", "partly holds", "does not hold", "untested"}
+    if path.stem == "05_leaderboard":
+        assert "findings_box" in glued and saved["findings"]
+        board = {r["method"]: r for r in saved["board"]}
+        assert set(board) >= {"own", "cross-diffusion", "tnrd", "foe-s", "bm3d", "noisy input"}
+        assert board["own"]["parameters"] <= 26_885 // 10
+        noisy = board["noisy input"]["PSNR BSD68 s25"]
+        for name in ("perona-malik-tuned", "bm3d", "foe-s-authors"):  # tuned or released entries denoise even at ci
+            assert board[name]["PSNR BSD68 s25"] > noisy + 2, name
     if path.stem == "02_cross_diffusion":
         _check_chapter2_findings(saved)
     if path.stem == "03_learned_diffusivities":

@@ -118,8 +118,9 @@ def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = 
     return _HTML(out)
 
 
-def claims_box(claims: Iterable[Claim | Mapping], title: str | None = None) -> _HTML:
-    """The box a chapter opens with: each claim of the paper, our verdict, why, and the evidence's scale."""
+def claims_box(claims: Iterable[Claim | Mapping], title: str | None = None, header: str = "the paper claims") -> _HTML:
+    """The box a chapter opens with: each claim of the paper (or question of a summary page, ``header``), our
+    verdict, why, and the evidence's scale."""
     rows = []
     for c in claims_frame(claims).itertuples(index=False):
         colour = CLAIM_COLOURS.get(c.verdict, "")
@@ -130,7 +131,7 @@ def claims_box(claims: Iterable[Claim | Mapping], title: str | None = None) -> _
             f'<span style="background: {colour}; padding: 1px 6px; border-radius: 3px;">{html.escape(c.verdict)}'
             f'</span></td><td style="padding: 4px 8px; vertical-align: top;">{html.escape(c.reason)}'
             f'<br><span style="color: #6c757d; font-size: 0.9em;">evidence: {where}</span></td></tr>')
-    head = ('<tr><th style="text-align: left; padding: 4px 8px;">the paper claims</th>'
+    head = (f'<tr><th style="text-align: left; padding: 4px 8px;">{html.escape(header)}</th>'
             '<th style="text-align: left; padding: 4px 8px;">verdict</th>'
             '<th style="text-align: left; padding: 4px 8px;">why</th></tr>')
     heading = f'<div style="font-weight: bold; margin-bottom: 4px;">{html.escape(title)}</div>' if title else ""

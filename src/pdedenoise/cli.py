@@ -196,6 +196,9 @@ def _denoise(args: argparse.Namespace) -> int:
     fmt = check_output(out, img.kind, channels)
     u0 = torch.from_numpy(np.ascontiguousarray(values)).permute(2, 0, 1)[None].contiguous()
 
+    if args.method not in SOLVERS:
+        result, what = _denoise_by_name(args, u0, img.kind, values)
+        return _finish(args, out, result, alpha, img.kind, fmt, values, what, start)
     dt = validate.positive("--dt", args.dt, "it is the time step")
     progress = sys.stderr.isatty()
     if args.method == "heat":
@@ -227,13 +230,93 @@ def _denoise(args: argparse.Namespace) -> int:
         else:
             result = diffusion.perona_malik(u0, K, dt, steps, diffusivity=args.diffusivity, bc=args.bc,
                                             substeps=True, progress=progress)
+    return _finish(args, out, result, alpha, img.kind, fmt, values, what, start)
+
+
+def _finish(args, out: Path, result, alpha, kind: str, fmt: str, values: np.ndarray, what: str, start: float) -> int:
     res = result[0].permute(1, 2, 0).numpy()
     if alpha is not None:
         res = np.concatenate([res, alpha], axis=-1)
-    write_output(out, res, img.kind, fmt)
-    print(f"wrote {out}: {what}, {img.kind} {'colour' if values.shape[-1] == 3 else 'grey'}"
+    write_output(out, res, kind, fmt)
+    print(f"wrote {out}: {what}, {kind} {'colour' if values.shape[-1] == 3 else 'grey'}"
           f"{' with alpha' if alpha is not None else ''}, {res.shape[1]}x{res.shape[0]}, "
           f"{time.perf_counter() - start:.2f} s")
+    return 0
+
+
+#: the hand-set solvers (your parameters); every other --method is a leaderboard entry (pdedenoise methods)
+SOLVERS = ("perona-malik", "heat")
+
+
+def _value_range(u0, kind: str) -> tuple[float, float]:
+    """``(low, span)`` that map the image to the leaderboard's 0–255 scale: 0 and the peak for integer images, the
+    minimum and the range for float data."""
+    if kind in PEAK:
+        return 0.0, PEAK[kind]
+    lo, hi = float(u0.min()), float(u0.max())
+    if not hi > lo:
+        raise UserError("the image is constant: there is no noise to remove")
+    return lo, hi - lo
+
+
+def _denoise_by_name(args: argparse.Namespace, u0, kind: str, values: np.ndarray):
+    """A leaderboard entry on each channel of ``u0`` (1, C, H, W), on the 0–255 scale of the protocol; ``--sigma``
+    is in the image's own units (grey levels for 8-bit), estimated when not given."""
+    import torch
+
+    from .leaderboard import analysis, methods, noise_level, weights
+
+    lo, span = _value_range(u0, kind)
+    x = ((u0 - lo) * (255.0 / span)).permute(1, 0, 2, 3).contiguous()  # channels as a batch of grey images
+    if args.sigma is None:
+        sigma255 = float(noise_level.estimate_sigma(x).mean())
+        sigma_text = (f"sigma estimated as {sigma255 * span / 255.0:.3g} in the image's units ({noise_level.DEFAULT}; "
+                      "pass --sigma to set it)")
+    else:
+        if not (math.isfinite(args.sigma) and args.sigma > 0):
+            raise UserError(f"--sigma must be a positive number in the image's units, got {args.sigma}")
+        sigma255 = args.sigma * 255.0 / span
+        sigma_text = f"sigma {args.sigma:g}"
+    if not sigma255 > 0:
+        raise UserError("the estimated noise level is 0 (the image looks noise-free); pass --sigma to denoise anyway")
+    try:
+        denoise, used = analysis.denoiser_for(args.method, sigma255)
+    except weights.MissingWeights as exc:
+        raise UserError(str(exc)) from exc
+    except ImportError as exc:
+        raise UserError(str(exc)) from exc
+    except FileNotFoundError as exc:
+        raise UserError(f"{args.method} needs data that is not here: {exc}") from exc
+    label = methods.get(args.method).label
+    with torch.no_grad():
+        out = torch.cat([denoise(x[i:i + 1]) for i in range(x.shape[0])]).permute(1, 0, 2, 3)
+    return out * (span / 255.0) + lo, f"{label} ({used}), {sigma_text}"
+
+
+def _list_methods(args: argparse.Namespace) -> int:
+    """Print every method the command line can run by name, with what it needs."""
+    from .leaderboard import methods, weights
+
+    rows = [("perona-malik", "solver", "certificate", "your parameters (--K, --steps, --diffusivity)"),
+            ("heat", "solver", "certificate", "your parameters (--rho, --T)")]
+    for m in methods.METHODS.values():
+        if m.oracle:
+            need = "not usable: an oracle (needs the clean image)"
+        elif m.requires:
+            from .leaderboard.analysis import available
+
+            need = (f"uses the package {m.requires} (installed)" if available(m.name) else
+                    f"needs the package {m.requires}: pip install {m.requires}")
+        elif not m.shipped and m.fit is None:
+            need = "reads the authors' checkpoint from the data folder"
+        else:
+            have = weights.shipped_sigmas(m.name)
+            need = (f"shipped for sigma {', '.join(f'{s:g}' for s in have)}" if have
+                    else "no shipped weights yet: train them with the leaderboard's medium run")
+        rows.append((m.name, m.family, m.stability, need))
+    width = max(len(r[0]) for r in rows)
+    for name, family, stability, need in rows:
+        print(f"{name:<{width}}  {family:<13} {stability:<12} {need}")
     return 0
 
 
@@ -244,10 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pdedenoise", description=__doc__.split("\n\n")[0], formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("denoise", formatter_class=fmt, description=__doc__.split("\n\n")[1].replace("``", ""),
-                       help="denoise an image file by Perona-Malik or heat diffusion, keeping its bit depth")
+                       help="denoise an image file (Perona-Malik, heat, or any leaderboard entry), keeping its bit depth")
     d.add_argument("input", help="PNG/JPEG/TIFF/BMP, DICOM, MRC or .npy")
     d.add_argument("output", help=f"output file; its extension picks the format ({', '.join(FORMATS)})")
-    d.add_argument("--method", choices=["perona-malik", "heat"], default="perona-malik", help="which diffusion")
+    from .leaderboard.methods import METHODS
+
+    names = list(SOLVERS) + [n for n, m in METHODS.items() if not m.oracle]
+    d.add_argument("--method", choices=names, default="perona-malik", metavar="NAME",
+                   help="perona-malik or heat with your parameters, or any leaderboard entry by name "
+                        "(pdedenoise methods lists them)")
+    d.add_argument("--sigma", type=float, default=None,
+                   help="leaderboard entries: the noise level in the image's units (grey levels for 8-bit); "
+                        "estimated from the image when not given")
     d.add_argument("--K", type=_contrast, default="auto",
                    help="Perona-Malik contrast in the image's units; 'auto' = 10/255 of the value range")
     d.add_argument("--steps", type=int, default=20, help="Perona-Malik: number of steps")
@@ -263,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--grey", action="store_true", help="convert colour to grey (ITU-R BT.601) before denoising")
     d.add_argument("--frame", type=int, default=None, help="which frame of a stack (multi-page TIFF, DICOM, MRC), "
                                                             "from 0")
+    sub.add_parser("methods", formatter_class=fmt, help="list every method --method accepts and what it needs")
     n = sub.add_parser("notebooks", formatter_class=fmt, help="execute the book's notebooks with papermill")
     add_arguments(n)
     return parser
@@ -278,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         from .notebooks import run
 
         return run(args)
+    if args.command == "methods":
+        return _list_methods(args)
     try:
         return _denoise(args)
     except (UserError, ValueError, TypeError) as exc:  # ValueError: the library's validation (StabilityError too)

@@ -1,0 +1,279 @@
+"""The leaderboard's steps: fit every entry under the protocol, score it on the test sets, time it, label its
+stability, and give any entry by name to the command line."""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+import torch
+
+from . import evaluate as E
+from . import methods as MM
+from . import protocol as P
+from . import weights as W
+
+
+def available(name: str) -> bool:
+    """Whether the optional package a method needs (if any) can be imported."""
+    import importlib.util
+
+    need = MM.get(name).requires
+    return need is None or importlib.util.find_spec(need) is not None
+
+
+def fit_context(scale: str, sigma: float, seed: int = 0, progress: bool = True) -> MM.FitContext:
+    """The training and tuning pairs of ``scale`` at ``sigma`` (BSDS500 train + test only)."""
+    cfg = P.scale_config(scale)
+    train = P.training_pairs(cfg["train_crops"], cfg["train_size"], sigma, seed)
+    tune = P.training_pairs(cfg["tune_crops"], cfg["tune_size"], sigma, seed + 1)
+    return MM.FitContext(sigma, train, tune, cfg["steps"], cfg["batch"], seed, progress)
+
+
+def budget(ctx: MM.FitContext) -> dict:
+    """What a fitted state depends on besides the method: the pairs' sizes, the budget and the seed."""
+    return {"sigma": float(ctx.sigma), "train": list(ctx.train[0].shape), "tune": list(ctx.tune[0].shape),
+            "steps": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ctx.steps.items()},
+            "batch": ctx.batch, "seed": ctx.seed}
+
+
+def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None] = print,
+            cache: Path | None = None) -> tuple[dict, dict]:
+    """Fit every method of ``names`` that has something to fit; returns ``(states, seconds)`` by name.
+
+    With ``cache`` (a folder) each fitted state is written there as soon as it exists and reused by a later run
+    with the same budget (:func:`budget`): a long run that stops resumes where it was."""
+    states, seconds = {}, {}
+    fingerprint = budget(ctx)
+    for name in names:
+        m = MM.get(name)
+        if m.fit is None:
+            states[name], seconds[name] = {"config": {}, "tensors": {}}, 0.0
+            continue
+        entry = W.manifest(cache).get(W.file_name(name, ctx.sigma)) if cache is not None else None
+        if entry is not None and entry.get("budget") == fingerprint:
+            states[name] = W.load_state(name, ctx.sigma, cache)
+            seconds[name] = float(entry.get("seconds", math.nan))
+            log(f"{name}: reusing the state fitted at sigma {ctx.sigma:g} in {cache}")
+            continue
+        t0 = time.perf_counter()
+        states[name] = m.fit(ctx)
+        seconds[name] = time.perf_counter() - t0
+        log(f"{name}: fitted at sigma {ctx.sigma:g} in {seconds[name]:.1f} s")
+        if cache is not None:
+            W.save_state(states[name], name, ctx.sigma, cache, {"budget": fingerprint, "seconds": seconds[name]})
+    return states, seconds
+
+
+def denoisers(states: dict, sigma: float) -> dict[str, Callable]:
+    """Each state's denoiser at ``sigma``."""
+    return {name: MM.get(name).build(state, sigma) for name, state in states.items()}
+
+
+def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None] = print,
+              cache: Path | None = None) -> pd.DataFrame:
+    """Per-image PSNR and SSIM of every method on BSD68 and Set12 at ``sigma`` (the protocol's noisy images).
+
+    With ``cache`` each method's scores are written there (CSV) and reused by a later run of the same scale when
+    the method's state is the cached one (same fitted-state checksum)."""
+    cfg = P.scale_config(scale)
+    frames = []
+    built = denoisers(states, sigma)
+    for dataset in P.SETS:
+        pairs = P.test_pairs(dataset, sigma, cfg["test_count"][dataset], cfg["test_crop"])
+        frames.append(E.per_image("noisy input", lambda x: x, pairs, dataset, sigma))
+        for name, denoise in built.items():
+            path = None
+            if cache is not None:
+                key = W.manifest(cache).get(W.file_name(name, sigma), {}).get("sha256", "none")[:12]
+                path = Path(cache) / f"scores-{name}-{dataset}-s{sigma:g}-{key}.csv"
+                if path.is_file():
+                    frames.append(pd.read_csv(path))
+                    log(f"{name}: reusing the {dataset} scores at sigma {sigma:g}")
+                    continue
+            t0 = time.perf_counter()
+            part = E.per_image(name, denoise, pairs, dataset, sigma, oracle=MM.get(name).oracle)
+            frames.append(part)
+            log(f"{name}: {dataset} at sigma {sigma:g} scored in {time.perf_counter() - t0:.1f} s")
+            if path is not None:
+                from ..atomic import atomic_file
+
+                with atomic_file(path, "w") as fh:
+                    part.to_csv(fh, index=False)
+    return pd.concat(frames, ignore_index=True)
+
+
+def stability(name: str, state: dict, sigma: float) -> str:
+    """The stability label of a fitted entry: the registry's, except for the learned diffusivities, whose label is
+    computed (``certificate`` when every step's data-free certificate holds at the fitted parameters)."""
+    m = MM.get(name)
+    if name in MM.DIFFUSIVITIES and state.get("tensors"):
+        model = MM._diffusivity_model(state)
+        certs = model.flow.certificates()
+        return "certificate" if all(not math.isnan(c.dt_max) and c.holds for c in certs) else "empirical"
+    return m.stability
+
+
+def timing(states: dict, sigma: float, size: int, repeats: int, skip: Sequence[str] = ()) -> pd.DataFrame:
+    """Seconds per ``size``² image on one thread and on all of them (same run, same machine)."""
+    rows = []
+    n_all = E.all_threads()
+    for name, denoise in denoisers(states, sigma).items():
+        if name in skip or MM.get(name).oracle:
+            continue
+        rows.append({"method": name, "seconds, 1 thread": E.seconds_per_image(denoise, size, 1, repeats),
+                     f"seconds, {n_all} threads": E.seconds_per_image(denoise, size, n_all, repeats)})
+    return pd.DataFrame(rows)
+
+
+def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The leaderboard: one row per method with its label, family, stability, parameters, mean PSNR/SSIM per set
+    and sigma (columns ``PSNR BSD68 s25`` ...), and time per image where measured; best BSD68 PSNR first."""
+    m = E.means(scores)
+    rows = []
+    for name, sub in m.groupby("method", sort=False):
+        row = {"method": name}
+        if name in MM.METHODS:
+            meth = MM.get(name)
+            state = states.get(name, {"config": {}, "tensors": {}})
+            row.update({"label": meth.label, "family": meth.family,
+                        "stability": stability(name, state, sigma_for_labels),
+                        "parameters": MM.parameters(state) if meth.fit is not None else
+                        MM.authors_parameters(name, sigma_for_labels) if name.endswith("-authors") else
+                        0 if meth.family == "classical" else 1 if meth.oracle else math.nan})
+        else:
+            row.update({"label": name, "family": "", "stability": "", "parameters": 0})
+        for _, r in sub.iterrows():
+            row[f"PSNR {r['set']} s{r['sigma']:g}"] = r["PSNR"]
+            row[f"SSIM {r['set']} s{r['sigma']:g}"] = r["SSIM"]
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if times is not None and len(times):
+        out = out.merge(times, on="method", how="left")
+    key = next(c for c in out.columns if c.startswith("PSNR BSD68"))
+    return out.sort_values(key, ascending=False).reset_index(drop=True)
+
+
+def save_states(states: dict, sigma: float, folder: Path, provenance: dict) -> list[Path]:
+    """Write the shippable states (our own fitting) to ``folder`` with a checksummed manifest."""
+    return [W.save_state(s, name, sigma, folder, provenance) for name, s in states.items()
+            if MM.get(name).shipped and MM.get(name).fit is not None]
+
+
+# --------------------------------------------------------------------------- one method by name (command line)
+
+def usable(name: str) -> bool:
+    """Whether ``name`` can denoise an image on its own (not an oracle)."""
+    return not MM.get(name).oracle
+
+
+def denoiser_for(name: str, sigma: float, folder: Path | None = None) -> tuple[Callable, str]:
+    """The denoiser of method ``name`` for noise ``sigma`` (0–255 grey levels) and a line saying what it uses.
+
+    Fitted methods use the shipped state at the nearest shipped noise level (raises
+    :class:`~.weights.MissingWeights` naming the command that trains them when none is shipped).
+    """
+    m = MM.get(name)
+    if m.oracle:
+        raise ValueError(f"{name} is an oracle (it needs the clean image) and cannot denoise an image on its own")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive number of grey levels (0-255 scale), got {sigma}")
+    if m.fit is None:
+        return m.build({"config": {}, "tensors": {}}, sigma), f"{m.label} at sigma {sigma:.3g}"
+    have = W.shipped_sigmas(name, folder)
+    if not have:
+        W.load_state(name, sigma, folder)  # raises MissingWeights with the command to train
+    near = min(have, key=lambda s: abs(math.log(s / sigma)))
+    state = W.load_state(name, near, folder)
+    return m.build(state, near), f"{m.label}, fitted at sigma {near:g} (nearest shipped to {sigma:.3g})"
+
+
+# --------------------------------------------------------------------------- the questions, with rules fixed before results
+
+#: tolerances of the comparisons with published numbers (dB): reproduced within the first, close within the second
+PUBLISHED_TOL = (0.1, 0.3)
+#: "TNRD level": within this many dB of TNRD's published BSD68 PSNR
+TNRD_LEVEL_DB = 0.1
+
+
+def published_comparison(scores: pd.DataFrame) -> pd.DataFrame:
+    """BM3D from the package against BM3D's published BSD68 mean PSNR, per sigma measured."""
+    from ..records import Published, compare
+    from . import published as PUB
+
+    sub = scores[(scores["set"] == "BSD68") & (scores["method"] == "bm3d")]
+    got = {f"BM3D, BSD68, sigma {s:g}": float(g["PSNR"].mean()) for s, g in sub.groupby("sigma")}
+    pub = {f"BM3D, BSD68, sigma {s:g}": Published(v, PUB.SOURCE) for s, v in PUB.BSD68["BM3D (published)"].items()
+           if f"BM3D, BSD68, sigma {s:g}" in got}
+    return compare(pub, got, *PUBLISHED_TOL)
+
+
+def _best(scores: pd.DataFrame, names: Sequence[str], dataset: str, sigma: float) -> str | None:
+    sub = scores[(scores["set"] == dataset) & (scores["sigma"] == sigma) & scores["method"].isin(list(names))]
+    return None if sub.empty else sub.groupby("method")["PSNR"].mean().idxmax()
+
+
+def _paired(scores: pd.DataFrame, a: str, b: str, dataset: str, sigma: float, resamples: int) -> dict:
+    from ..stats import paired_bootstrap
+
+    piv = scores[(scores["set"] == dataset) & (scores["sigma"] == sigma)].pivot_table(index="image", columns="method",
+                                                                                       values="PSNR")
+    return paired_bootstrap(piv[a].to_numpy(), piv[b].to_numpy(), resamples)
+
+
+def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: int) -> list:
+    """The page's questions and their answers (:class:`~pdedenoise.records.Claim`), each by the rule stated
+    on the page. Comparisons with published numbers need the whole test sets at every noise level: on crops (the
+    ``ci`` scale) they are "untested"."""
+    from ..records import Claim
+    from . import published as PUB
+
+    out = []
+    sigmas = sorted(scores["sigma"].unique())
+    # 1. the book's own model at TNRD level, with a tenth of its parameters
+    own = scores[(scores["method"] == "own") & (scores["set"] == "BSD68")].groupby("sigma")["PSNR"].mean()
+    gaps = {s: float(own[s]) - PUB.BSD68["TNRD (published)"][int(s)] for s in own.index if int(s) in
+            PUB.BSD68["TNRD (published)"]}
+    own_params = board.set_index("method")["parameters"].get("own", math.nan)
+    whole = P.scale_config(scale)["test_crop"] is None
+    untested = "" if whole else f"untested at {scale}: crops of a few test images, not the whole of BSD68; "
+    if gaps:
+        text = ", ".join(f"sigma {s:g}: {g:+.2f} dB" for s, g in gaps.items())
+        ok = [g >= -TNRD_LEVEL_DB for g in gaps.values()]
+        verdict = "holds" if all(ok) else "partly holds" if any(g >= -0.5 for g in gaps.values()) else "does not hold"
+        verdict = verdict if whole else "untested"
+        out.append(Claim(f"The book's own model, stable by construction with {own_params:,.0f} parameters (a tenth of "
+                         f"TNRD's {PUB.TNRD_PARAMETERS:,} is {PUB.TNRD_PARAMETERS // 10:,}), reaches TNRD's published "
+                         "BSD68 PSNR.", verdict, f"{untested}own model minus TNRD (published), BSD68: {text}; TNRD level is "
+                         f"within {TNRD_LEVEL_DB} dB", scale, "The leaderboard"))
+    # 2. BM3D from the package against its published numbers
+    comp = published_comparison(scores)
+    if len(comp):
+        v = set(comp["verdict"])
+        verdict = "holds" if v == {"reproduced"} else "does not hold" if v == {"not reproduced"} else "partly holds"
+        out.append(Claim("BM3D from the PyPI package reproduces BM3D's published BSD68 PSNR.",
+                         verdict if whole else "untested", untested + "; ".join(f"{r.quantity}: {r.reproduced:.2f} vs {r.published:.2f} dB ({r.verdict})"
+                                   for r in comp.itertuples()), scale, "Published reference rows"))
+    # 3. learned PDEs against tuned PDEs, and 4. the price of a certificate, at the middle noise level
+    s = 25 if 25 in sigmas else sigmas[0]
+    fams = board.set_index("method")
+    learned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, learned"]
+    tuned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, tuned" and not MM.METHODS[m].oracle]
+    certified = [m for m in learned if fams.loc[m, "stability"] == "certificate"]
+    empirical = [m for m in learned if fams.loc[m, "stability"] == "empirical"]
+    for question, a_names, b_names, key in (
+            ("The best learned PDE denoises better than the best tuned PDE (BSD68, sigma {s:g}).", learned, tuned,
+             "learned"),
+            ("Learned PDEs without a stability certificate denoise better than those with one (BSD68, sigma {s:g}).",
+             empirical, certified, "empirical")):
+        a, b = _best(scores, a_names, "BSD68", s), _best(scores, b_names, "BSD68", s)
+        if a is None or b is None:
+            continue
+        d = _paired(scores, a, b, "BSD68", s, resamples)
+        verdict = "holds" if d["low"] > 0 else "does not hold" if d["high"] < 0 else "partly holds"
+        out.append(Claim(question.format(s=s), verdict,
+                         f"{a} minus {b}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, {d['high']:+.2f}] over "
+                         f"{d['n']} images (partly: the interval contains 0)", scale, "Neighbours in the ranking"))
+    return out

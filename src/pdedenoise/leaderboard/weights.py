@@ -1,0 +1,101 @@
+"""The fitted states the book ships (``leaderboard/weights/``), checksummed, and where else a state may come from.
+
+Layout: ``weights/<method>-s<sigma>.pt`` (``torch.save`` of ``{"config": ..., "tensors": ...}``, loaded with
+``weights_only=True``) and ``weights/MANIFEST.json`` mapping each file to its SHA-256, size in bytes and the run
+that produced it (scale, date, commit, seconds). Only states of the book's own training are shipped (never
+weights converted from the authors' AGPL-3.0 checkpoints); all of them together stay under :data:`BUDGET_BYTES`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from ..atomic import atomic_file
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+MANIFEST = "MANIFEST.json"
+#: the size budget of every shipped state together (5 MiB)
+BUDGET_BYTES = 5 * 1024 * 1024
+
+
+class MissingWeights(FileNotFoundError):
+    """No shipped state for a method at a noise level; the message says how to make one."""
+
+
+class CorruptWeights(ValueError):
+    """A shipped state whose checksum does not match the manifest."""
+
+
+def file_name(method: str, sigma: float) -> str:
+    return f"{method}-s{float(sigma):g}.pt"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _folder(folder: Path | None) -> Path:
+    """``folder``, or the package's shipped weights (looked up at call time)."""
+    return Path(folder) if folder is not None else WEIGHTS_DIR
+
+
+def manifest(folder: Path | None = None) -> dict:
+    """The manifest of ``folder`` (default: the shipped weights; empty when there is none)."""
+    path = _folder(folder) / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def shipped_sigmas(method: str, folder: Path | None = None) -> list[float]:
+    """The noise levels with a shipped state of ``method``, ascending."""
+    out = []
+    for name in manifest(folder):
+        stem = name[:-3]
+        if stem.rsplit("-s", 1)[0] == method:
+            out.append(float(stem.rsplit("-s", 1)[1]))
+    return sorted(out)
+
+
+def save_state(state: dict, method: str, sigma: float, folder: Path, provenance: dict) -> Path:
+    """Write one state whole or not at all and record it in the folder's manifest."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file_name(method, sigma)
+    with atomic_file(path) as fh:
+        torch.save({"config": dict(state["config"]), "tensors": {k: v.detach().cpu().contiguous()
+                                                                 for k, v in state["tensors"].items()}}, fh)
+    entries = manifest(folder)
+    entries[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **provenance}
+    with atomic_file(folder / MANIFEST, "w") as fh:
+        json.dump(dict(sorted(entries.items())), fh, indent=1)
+    return path
+
+
+def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
+    """The shipped state of ``method`` at ``sigma`` (exactly that level), checksum-verified."""
+    folder = _folder(folder)
+    name = file_name(method, sigma)
+    entry = manifest(folder).get(name)
+    path = folder / name
+    if entry is None or not path.is_file():
+        have = shipped_sigmas(method, folder)
+        raise MissingWeights(
+            f"no shipped weights for {method!r} at sigma {sigma:g}" + (f" (shipped: sigma {have})" if have else "")
+            + "; train them with: python -m pdedenoise.notebooks --scale medium --only 05_ "
+              "(then tools/ship_weights.py copies them into the package)")
+    digest = sha256(path)
+    if digest != entry["sha256"]:
+        raise CorruptWeights(f"{path} does not match its checksum in {MANIFEST} ({digest[:12]} != "
+                             f"{entry['sha256'][:12]}); restore it with git checkout -- {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def total_bytes(folder: Path | None = None) -> int:
+    """Bytes of every shipped state (the manifest's sizes)."""
+    return sum(int(e["bytes"]) for e in manifest(folder).values())

@@ -1,0 +1,243 @@
+"""The leaderboard: one protocol, every entry's denoiser contract, the own model's certificate, shipped weights,
+the noise-level estimator and the command line by name."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pdedenoise import cli, metrics
+from pdedenoise.leaderboard import analysis, evaluate, methods, noise_level, protocol, weights
+from pdedenoise.leaderboard.ownmodel import OwnModel
+
+
+# --------------------------------------------------------------------------- protocol
+
+def test_every_method_sees_the_same_noisy_test_images():
+    a = protocol.test_pairs("Set12", 25, count=2, crop=32)
+    b = protocol.test_pairs("Set12", 25, count=2, crop=32)
+    assert all(torch.equal(x, y) for x, y in zip(a["noisy"], b["noisy"]))
+    assert not torch.equal(a["noisy"][0] - a["clean"][0], a["noisy"][1][..., :32, :32] - a["clean"][1][..., :32, :32])
+    seeds = {protocol.noise_seed(d, i, s) for d in protocol.SETS for i in range(68) for s in protocol.SIGMAS}
+    assert len(seeds) == 2 * 68 * 3  # one noise per image and level
+    noise = a["noisy"][0] - a["clean"][0]
+    assert abs(float(noise.std()) - 25) < 3
+    assert bool((noise != noise.round()).any())  # neither rounded nor clipped
+
+
+def test_learning_never_sees_bsds500_val():
+    names = protocol.training_images()
+    assert len(names) == 400
+    assert all(n.startswith(("train/", "test/")) for n in names)
+
+
+# --------------------------------------------------------------------------- every entry's contract
+
+@pytest.fixture(scope="module")
+def ci_states():
+    ctx = analysis.fit_context("ci", 25, seed=0, progress=False)
+    names = [n for n in methods.METHODS if analysis.available(n)]
+    states, _ = analysis.fit_all(names, ctx, log=lambda s: None)
+    return states
+
+
+@pytest.fixture(scope="module")
+def test_image():
+    pairs = protocol.test_pairs("Set12", 25, count=1, crop=48)
+    return pairs["noisy"][0], pairs["clean"][0]
+
+
+@pytest.mark.parametrize("name", list(methods.METHODS))
+def test_denoiser_contract(name, ci_states, test_image):
+    """Same shape, float32, finite, deterministic, batch-consistent; tuned, parameter-free and released entries
+    also improve PSNR at sigma 25."""
+    if name not in ci_states:
+        pytest.skip(f"{name} needs a package that is not installed")
+    m = methods.get(name)
+    noisy, clean = test_image
+    f = m.build(ci_states[name], 25)
+    out = f(noisy, clean) if m.oracle else f(noisy)
+    assert out.shape == noisy.shape and out.dtype == torch.float32 and torch.isfinite(out).all()
+    again = f(noisy, clean) if m.oracle else f(noisy)
+    assert torch.allclose(out, again, atol=1e-4)
+    # batch-consistent, except chapter 3's models, which pad with the mean of the whole batch as their authors do
+    if not m.oracle and name != "bm3d" and not name.startswith(tuple(methods.DIFFUSIVITIES)):
+        both = f(torch.cat([noisy, noisy.flip(-1)]))
+        assert torch.allclose(both[:1], out, atol=1e-3)
+    if m.fit is None or m.family == "PDE, tuned":
+        gain = float(metrics.psnr(out.double(), clean.double(), 255.0) - metrics.psnr(noisy.double(), clean.double(), 255.0))
+        assert gain > 0.3, f"{name} gains only {gain:.2f} dB"
+
+
+def test_parameter_counts_are_learnable_numbers(ci_states):
+    own = OwnModel()
+    assert methods.parameters(ci_states["own"]) == own.count_parameters() == 2584
+    assert own.count_parameters() <= 26_885 // 10
+    assert methods.parameters(ci_states["heat-tuned"]) == 1
+    assert methods.parameters(ci_states["perona-malik-tuned"]) == 2
+
+
+def test_stability_label_is_computed_for_learned_diffusivities(ci_states):
+    assert analysis.stability("unet-diffusivity", ci_states["unet-diffusivity"], 25) == "certificate"  # g <= 1, gamma 0.1
+    labels = {analysis.stability(n, ci_states[n], 25) for n in methods.DIFFUSIVITIES}
+    assert labels <= {"certificate", "empirical"}
+
+
+# --------------------------------------------------------------------------- the own model
+
+def test_own_model_is_stable_for_any_parameters():
+    """Random, large parameters: every stage's data-free certificate holds and the output stays inside the input's
+    range (discrete maximum principle with reaction towards the input)."""
+    gen = torch.Generator().manual_seed(0)
+    model = OwnModel()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 30)
+    assert all(c.holds for c in model.certificates())
+    x = torch.rand(2, 1, 40, 40, generator=gen) * 255
+    x[0, 0, ::2, ::2] = 0.0  # a checkerboard corner: the worst case for an explicit step
+    with torch.no_grad():
+        y = model(x)
+    assert float(y.min()) >= float(x.min()) - 1e-3 and float(y.max()) <= float(x.max()) + 1e-3
+
+
+def test_own_model_gradient_flows_to_every_stage():
+    model = OwnModel()
+    x = torch.rand(1, 1, 24, 24) * 255
+    model(x).square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    # at the start g is constant (slopes 0), so the gradient reaches the slopes and reactions of every stage first
+    assert all(float(model.flow.coefficient(t).function.slopes.grad.abs().sum()) > 0 for t in range(8))
+    assert all(float(model.flow.reaction[t].raw.grad.abs().sum()) > 0 for t in range(1, 8))
+    assert float(model.flow.reaction[0].raw.grad.abs().sum()) == 0  # the first stage starts at u = f: no pull
+
+
+# --------------------------------------------------------------------------- weights
+
+def test_weights_round_trip_checksum_and_missing(tmp_path):
+    state = {"config": {"rho": 1.5, "T": 1.0, "tuned": 1}, "tensors": {"w": torch.arange(6.0)}}
+    weights.save_state(state, "heat-tuned", 25, tmp_path, {"scale": "test"})
+    back = weights.load_state("heat-tuned", 25, tmp_path)
+    assert back["config"]["rho"] == 1.5 and torch.equal(back["tensors"]["w"], torch.arange(6.0))
+    assert weights.shipped_sigmas("heat-tuned", tmp_path) == [25.0]
+    path = tmp_path / weights.file_name("heat-tuned", 25)
+    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    with pytest.raises(weights.CorruptWeights, match="checksum"):
+        weights.load_state("heat-tuned", 25, tmp_path)
+    with pytest.raises(weights.MissingWeights, match="--only 05_"):
+        weights.load_state("own", 25, tmp_path)
+
+
+def test_shipped_weights_match_their_manifest_and_budget():
+    entries = weights.manifest()
+    for name, entry in entries.items():
+        assert weights.sha256(weights.WEIGHTS_DIR / name) == entry["sha256"], name
+        method = name[:-3].rsplit("-s", 1)[0]
+        assert methods.get(method).shipped, f"{method} must not be shipped (not our own fitting)"
+    assert weights.total_bytes() <= weights.BUDGET_BYTES
+
+
+def test_denoiser_for_picks_the_nearest_shipped_level(tmp_path):
+    state = {"config": {"K": 8.0, "steps": 10, "dt": 0.2, "diffusivity": "rational", "tuned": 2}, "tensors": {}}
+    for s in (15, 50):
+        weights.save_state(state, "perona-malik-tuned", s, tmp_path, {"scale": "test"})
+    _, used = analysis.denoiser_for("perona-malik-tuned", 20, tmp_path)
+    assert "sigma 15" in used
+    _, used = analysis.denoiser_for("perona-malik-tuned", 40, tmp_path)
+    assert "sigma 50" in used
+    with pytest.raises(ValueError, match="oracle"):
+        analysis.denoiser_for("heat-oracle", 25, tmp_path)
+
+
+# --------------------------------------------------------------------------- noise level
+
+@pytest.mark.parametrize("sigma", [15, 25, 50])
+def test_noise_estimator_on_the_test_sets(sigma):
+    """The default estimator is within 12 % of the true level on average over Set12 (whole images)."""
+    pairs = protocol.test_pairs("Set12", sigma)
+    est = torch.stack([noise_level.estimate_sigma(x)[0, 0] for x in pairs["noisy"]])
+    assert abs(float(est.mean()) - sigma) / sigma < 0.12
+
+
+def test_noise_estimator_is_exact_on_flat_images_and_refuses_bad_input():
+    x = 100 + 10 * torch.randn(1, 1, 256, 256, generator=torch.Generator().manual_seed(0))
+    for m in noise_level.ESTIMATORS:
+        assert abs(float(noise_level.estimate_sigma(x, m)) - 10) < 0.3
+    with pytest.raises(ValueError, match="NaN"):
+        noise_level.estimate_sigma(torch.full((8, 8), float("nan")))
+    with pytest.raises(ValueError, match="too small"):
+        noise_level.estimate_sigma(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="method"):
+        noise_level.estimate_sigma(x, "wavelet")
+
+
+# --------------------------------------------------------------------------- scoring helpers
+
+def test_pareto_front_and_neighbours():
+    assert evaluate.pareto_front([1, 2, 3, 4], [1.0, 3.0, 2.0, 4.0]) == [0, 1, 3]
+    import pandas as pd
+
+    rows = [{"method": m, "set": "BSD68", "sigma": 25, "image": i, "PSNR": base + 0.01 * i}
+            for m, base in (("a", 30.0), ("b", 29.0), ("c", 29.0)) for i in range(5)]
+    table = evaluate.neighbours(pd.DataFrame(rows), "BSD68", 25, 500)
+    assert list(table["method"]) == ["a", "b", "c"] or list(table["method"]) == ["a", "c", "b"]
+    assert bool(table.iloc[0]["separated"]) and not bool(table.iloc[1]["separated"])
+
+
+# --------------------------------------------------------------------------- command line by name
+
+@pytest.fixture
+def noisy_png(tmp_path):
+    pairs = protocol.test_pairs("BSD68", 25, count=1, crop=96)  # mid-grey content: clipping to 0-255 barely bites
+    x = pairs["noisy"][0][0, 0].round().clamp(0, 255).to(torch.uint8).numpy()
+    path = tmp_path / "noisy.png"
+    Image.fromarray(x).save(path)
+    return path, pairs["clean"][0]
+
+
+def _cli_methods():
+    return [n for n, m in methods.METHODS.items() if not m.oracle]
+
+
+@pytest.mark.parametrize("name", _cli_methods())
+def test_every_listed_method_runs_from_the_command_line(name, noisy_png, tmp_path, capsys):
+    m = methods.get(name)
+    if m.fit is not None and not weights.shipped_sigmas(name):
+        pytest.skip(f"no shipped weights for {name} yet")
+    if m.requires and not analysis.available(name):
+        pytest.skip(f"{m.requires} is not installed")
+    path, clean = noisy_png
+    out = tmp_path / "out.png"
+    assert cli.main(["denoise", str(path), str(out), "--method", name, "--sigma", "25"]) == 0, capsys.readouterr().err
+    got = torch.from_numpy(np.asarray(Image.open(out), dtype=np.float32))[None, None]
+    noisy = torch.from_numpy(np.asarray(Image.open(path), dtype=np.float32))[None, None]
+    assert float(metrics.psnr(got, clean, 255.0)) > float(metrics.psnr(noisy, clean, 255.0)) + 0.5
+
+
+def test_methods_command_lists_every_entry(capsys):
+    assert cli.main(["methods"]) == 0
+    listed = capsys.readouterr().out
+    for name in ["perona-malik", "heat", *methods.METHODS]:
+        assert name in listed
+    assert "oracle" in listed
+
+
+def test_by_name_without_weights_names_the_command(noisy_png, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "none")
+    path, _ = noisy_png
+    assert cli.main(["denoise", str(path), str(tmp_path / "o.png"), "--method", "own", "--sigma", "25"]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped weights for 'own'" in err and "--only 05_" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_sigma_is_estimated_and_printed_when_not_given(noisy_png, tmp_path, capsys):
+    path, clean = noisy_png
+    out = tmp_path / "o.png"
+    assert cli.main(["denoise", str(path), str(out), "--method", "bm3d"]) == 0
+    text = capsys.readouterr().out
+    assert "sigma estimated as" in text and "immerkaer" in text
+    est = float(text.split("sigma estimated as ")[1].split()[0])
+    assert 20 < est < 31
+    assert cli.main(["denoise", str(path), str(out), "--method", "bm3d", "--sigma", "-3"]) == 2

@@ -1,0 +1,53 @@
+"""Copy the leaderboard states fitted by a recorded run into the package, where the command line finds them.
+
+    python tools/ship_weights.py [--scale medium]
+
+Reads the run's cache (``build/leaderboard/<scale>/``, written by ``python -m pdedenoise.notebooks --scale <scale>
+--only 05_``) and its results (``results/<scale>/05_leaderboard.json``, for the provenance), copies every state of a
+method the book ships (our own fitting only: never the authors' checkpoints) into
+``src/pdedenoise/leaderboard/weights/`` with a checksummed manifest, and refuses to exceed the size budget.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+from pdedenoise.checkout import repo_root
+from pdedenoise.leaderboard import methods, weights
+from pdedenoise.results import load_results
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", default="medium", choices=("medium", "full"))
+    args = ap.parse_args(argv)
+    cache = repo_root() / "build" / "leaderboard" / args.scale
+    run = load_results("05_leaderboard", args.scale)
+    if run is None or not weights.manifest(cache):
+        print(f"no recorded {args.scale} run with fitted states (need results/{args.scale}/05_leaderboard.json and "
+              f"{cache}); run: python -m pdedenoise.notebooks --scale {args.scale} --only 05_", file=sys.stderr)
+        return 2
+    prov = run["provenance"]
+    picked = []
+    for name, entry in weights.manifest(cache).items():
+        method, sigma = name[:-3].rsplit("-s", 1)
+        if methods.get(method).shipped:
+            picked.append((method, float(sigma), entry))
+    total = sum(int(e["bytes"]) for *_, e in picked)
+    if total > weights.BUDGET_BYTES:
+        print(f"the states take {total / 2**20:.2f} MiB, over the {weights.BUDGET_BYTES / 2**20:.0f} MiB budget",
+              file=sys.stderr)
+        return 1
+    for method, sigma, entry in picked:
+        state = weights.load_state(method, sigma, cache)
+        weights.save_state(state, method, sigma, weights.WEIGHTS_DIR,
+                           {"scale": args.scale, "date": prov["date"], "commit": prov.get("commit"),
+                            "device": prov.get("device"), "budget": entry.get("budget"),
+                            "seconds": entry.get("seconds")})
+    print(f"shipped {len(picked)} states, {weights.total_bytes() / 2**20:.2f} MiB, into {weights.WEIGHTS_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
