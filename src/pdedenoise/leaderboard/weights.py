@@ -7,7 +7,6 @@ weights converted from the authors' AGPL-3.0 checkpoints); all of them together 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -34,11 +33,10 @@ def file_name(method: str, sigma: float) -> str:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The file's SHA-256, as the data registry computes it."""
+    from ..data.registry import sha256sum
+
+    return sha256sum(path)
 
 
 def _folder(folder: Path | None) -> Path:
