@@ -91,6 +91,19 @@ def _no_grad(fn: Denoiser) -> Denoiser:
     return run
 
 
+def _any_size(fn: Denoiser, multiple: int) -> Denoiser:
+    """Run a network that needs H and W divisible by ``multiple`` on any size: mirror-pad the bottom and right
+    edges up to the next multiple, crop the result back (a choice: the networks' own code has no rule)."""
+    def run(x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = -h % multiple, -w % multiple
+        if ph == 0 and pw == 0:
+            return fn(x)
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        return fn(torch.nn.functional.pad(x, (0, pw, 0, ph), mode=mode))[..., :h, :w]
+    return run
+
+
 def _mean_psnr(out: torch.Tensor, clean: torch.Tensor) -> float:
     return float(psnr(out.double(), clean.double(), 255.0).mean())
 
@@ -286,7 +299,11 @@ def _diffusivity_model(state: dict):
 
 
 def _diffusivity_build(state: dict, sigma: float) -> Denoiser:
-    return _no_grad(_diffusivity_model(state))
+    model = _diffusivity_model(state)
+    if state["config"]["architecture"] != "UNet":
+        return _no_grad(model)
+    # the U-Net diffusivity pools depth times the input padded by 2 x PAD pixels
+    return _no_grad(_any_size(model, 2 ** int(state["config"]["depth"])))
 
 
 def _authors_build(label: str) -> Callable[[dict, float], Denoiser]:
@@ -296,7 +313,9 @@ def _authors_build(label: str) -> Callable[[dict, float], Denoiser]:
         from ..papers.valdivia2024 import checkpoints as CK
 
         near = min(CK.SIGMAS, key=lambda t: abs(t - sigma))
-        return _no_grad(VA.released(near, (label,))[label])
+        model = VA.released(near, (label,))[label]
+        spec = CK.spec(VA.released_name(label, near))
+        return _no_grad(_any_size(model, 2 ** spec.second) if spec.architecture == "UNet" else model)
     return build
 
 
@@ -360,7 +379,8 @@ def _network(kind: str, state: dict | None, seed: int = 0) -> torch.nn.Module:
 
 def _network_build(kind: str) -> Callable[[dict, float], Denoiser]:
     def build(state: dict, sigma: float) -> Denoiser:
-        return _no_grad(_scaled(_network(kind, state).eval()))
+        net = _scaled(_network(kind, state).eval())
+        return _no_grad(net if kind == "diffnet" else _any_size(net, 2 ** UNET["depth"]))
     return build
 
 
