@@ -103,37 +103,78 @@ def pm_model(best: Mapping) -> Callable[[torch.Tensor], torch.Tensor]:
 # --------------------------------------------------------------------------- Table 1
 
 
+def _model_key(label: str, model: Callable, keys: Mapping[str, str] | None) -> str | None:
+    """What identifies a model for the run cache: its parameters' fingerprint, or the key given for a function
+    (e.g. Perona–Malik's tuned parameters); None when neither is known (then nothing is cached)."""
+    from ...runcache import fingerprint
+
+    if isinstance(model, nn.Module):
+        return fingerprint(model)
+    return None if keys is None or label not in keys else str(keys[label])
+
+
+def _data_key(*tensors: torch.Tensor) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def evaluate(models: Mapping[str, Callable], clean: torch.Tensor, sigma: int, seed: int,
-             reference: "perceptual.Reference | None" = None) -> pd.DataFrame:
+             reference: "perceptual.Reference | None" = None, cache: "RunCache | None" = None,
+             keys: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Mean PSNR, SSIM (and LPIPS with a ``reference``) of each model at ``sigma`` and of the noisy input, one row
-    per model. Noise is drawn once per sigma (``seed + sigma``) and shared by every model."""
+    per model. Noise is drawn once per sigma (``seed + sigma``) and shared by every model. With a
+    :class:`~pdedenoise.runcache.RunCache` each model's row is stored as soon as it exists and reused by a resumed
+    run (models identified by their parameters, or by ``keys[label]`` for plain functions)."""
+    from ...runcache import RunCache
+
+    cache = cache or RunCache(None)
     noisy = P.noisy(clean, sigma, seed + sigma)
     rows = [{"sigma": sigma, "model": "input",
              **{k: float(v.mean()) for k, v in scores(noisy, clean, reference).items()}, "seconds per image": 0.0}]
+    data_key = _data_key(clean) if cache.folder is not None else ""
     for label, model in models.items():
-        t0 = time.perf_counter()
-        out = restore(model, noisy)
-        seconds = (time.perf_counter() - t0) / clean.shape[0]
-        rows.append({"sigma": sigma, "model": label,
-                     **{k: float(v.mean()) for k, v in scores(out, clean, reference).items()},
-                     "seconds per image": seconds})
+        def row(label=label, model=model):
+            t0 = time.perf_counter()
+            out = restore(model, noisy)
+            seconds = (time.perf_counter() - t0) / clean.shape[0]
+            return {"sigma": sigma, "model": label,
+                    **{k: float(v.mean()) for k, v in scores(out, clean, reference).items()}, "seconds per image": seconds}
+
+        mkey = _model_key(label, model, keys)
+        rows.append(row() if mkey is None else cache.json(
+            f"valdivia2024/evaluate|{label}|{mkey}|sigma {sigma}|seed {seed}|{data_key}|lpips {reference is not None}",
+            row))
     return pd.DataFrame(rows)
 
 
 def evaluate_images(models: Mapping[str, Callable], images: Sequence[torch.Tensor], names: Sequence[str], sigma: int,
-                    seed: int) -> pd.DataFrame:
+                    seed: int, cache: "RunCache | None" = None, keys: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Per-image PSNR and SSIM of each model on images of different sizes (Set12), each run on its own (as the
-    authors' README does); image ``i`` gets noise seeded ``seed + sigma + i``. One row per (image, model)."""
-    rows = []
-    for i, (name, clean) in enumerate(zip(names, images)):
-        noisy = P.noisy(clean, sigma, seed + sigma + i)
-        rows.append({"sigma": sigma, "image": name, "model": "input",
-                     **{k: float(v[0]) for k, v in scores(noisy, clean).items()}})
-        for label, model in models.items():
-            out = restore(model, noisy, batch=1)
-            rows.append({"sigma": sigma, "image": name, "model": label,
-                         **{k: float(v[0]) for k, v in scores(out, clean).items()}})
-    return pd.DataFrame(rows)
+    authors' README does); image ``i`` gets noise seeded ``seed + sigma + i``. One row per (image, model); with a
+    run cache, each model's rows are stored and reused as in :func:`evaluate`."""
+    from ...runcache import RunCache
+
+    cache = cache or RunCache(None)
+    noisy = [P.noisy(clean, sigma, seed + sigma + i) for i, clean in enumerate(images)]
+    rows = [{"sigma": sigma, "image": name, "model": "input", **{k: float(v[0]) for k, v in scores(x, clean).items()}}
+            for name, x, clean in zip(names, noisy, images)]
+    data_key = _data_key(*images) if cache.folder is not None else ""
+    for label, model in models.items():
+        def per_image(label=label, model=model):
+            return [{"sigma": sigma, "image": name, "model": label,
+                     **{k: float(v[0]) for k, v in scores(restore(model, x, batch=1), clean).items()}}
+                    for name, x, clean in zip(names, noisy, images)]
+
+        mkey = _model_key(label, model, keys)
+        rows += per_image() if mkey is None else cache.json(
+            f"valdivia2024/evaluate_images|{label}|{mkey}|sigma {sigma}|seed {seed}|{data_key}", per_image)
+    order = {name: i for i, name in enumerate(names)}
+    return pd.DataFrame(rows).sort_values("image", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
 
 def set12_summary(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -574,14 +615,24 @@ VARIANTS = {
 
 
 def train_variant(label: str, sigma: int, variant: str, pairs: tuple[torch.Tensor, torch.Tensor], steps: int,
-                  batch: int, seed: int, progress: bool = True) -> tuple[M.LearnedDiffusion, dict]:
-    """Build and train one own model (``variant`` one of :data:`VARIANTS`); returns the model and its record."""
+                  batch: int, seed: int, progress: bool = True,
+                  cache: "RunCache | None" = None) -> tuple[M.LearnedDiffusion, dict]:
+    """Build and train one own model (``variant`` one of :data:`VARIANTS`); returns the model and its record. With a
+    :class:`~pdedenoise.runcache.RunCache` the trained parameters and record are stored and a resumed run reuses
+    them (keyed by the variant, the budget, the seed, the training data and the starting parameters)."""
+    from ...runcache import RunCache, fingerprint
+
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {list(VARIANTS)}")
+    seed_everything(seed)  # the starting parameters depend on the seed alone (a resumed run finds the same ones)
     model = fresh_model(label, sigma, faithful=variant != "intended")
     if variant == "certified":
         model = M.certified(model)
     kwargs = dict(optimizer="sgd", lr=P.TRAINING["paper_lr"]) if variant == "paper protocol" else {}
-    record = train(model, pairs, steps, batch, seed, progress=progress, desc=f"{label}, sigma {sigma}, {variant}",
-                   **kwargs)
+    cache = cache or RunCache(None)
+    key = (f"valdivia2024/train|{label}|sigma {sigma}|{variant}|steps {steps}|batch {batch}|seed {seed}|"
+           f"{_data_key(*pairs) if cache.folder is not None else ''}|start {fingerprint(model)}")
+    record = cache.trained(key, model, lambda: train(model, pairs, steps, batch, seed, progress=progress,
+                                                     desc=f"{label}, sigma {sigma}, {variant}", **kwargs))
+    model.eval()
     return model, {"model": label, "sigma": sigma, "variant": variant, **record}
