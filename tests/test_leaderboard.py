@@ -82,6 +82,9 @@ def test_stability_label_is_computed_for_learned_diffusivities(ci_states):
     assert analysis.stability("unet-diffusivity", ci_states["unet-diffusivity"], 25) == "certificate"  # g <= 1, gamma 0.1
     labels = {analysis.stability(n, ci_states[n], 25) for n in methods.DIFFUSIVITIES}
     assert labels <= {"certificate", "empirical"}
+    # the authors' models too: their U-Net's g <= 1 at gamma 0.1 is certified, KA's g <= 1 at gamma 1 is not
+    assert analysis.stability("unet-diffusivity-authors", ci_states["unet-diffusivity-authors"], 25) == "certificate"
+    assert analysis.stability("ka-authors", ci_states["ka-authors"], 25) == "empirical"
 
 
 # --------------------------------------------------------------------------- the own model
