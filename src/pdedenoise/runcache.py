@@ -19,6 +19,15 @@ import torch
 from .atomic import atomic_file
 
 
+def data_key(*tensors: torch.Tensor) -> str:
+    """A short hash of tensors' shapes and values (the data a step ran on)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def fingerprint(module: torch.nn.Module) -> str:
     """A short hash of a module's parameters and buffers (names, shapes, values)."""
     h = hashlib.sha256()

@@ -113,16 +113,6 @@ def _model_key(label: str, model: Callable, keys: Mapping[str, str] | None) -> s
     return None if keys is None or label not in keys else str(keys[label])
 
 
-def _data_key(*tensors: torch.Tensor) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(str(tuple(t.shape)).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def evaluate(models: Mapping[str, Callable], clean: torch.Tensor, sigma: int, seed: int,
              reference: "perceptual.Reference | None" = None, cache: "RunCache | None" = None,
              keys: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -130,13 +120,13 @@ def evaluate(models: Mapping[str, Callable], clean: torch.Tensor, sigma: int, se
     per model. Noise is drawn once per sigma (``seed + sigma``) and shared by every model. With a
     :class:`~pdedenoise.runcache.RunCache` each model's row is stored as soon as it exists and reused by a resumed
     run (models identified by their parameters, or by ``keys[label]`` for plain functions)."""
-    from ...runcache import RunCache
+    from ...runcache import RunCache, data_key
 
     cache = cache or RunCache(None)
     noisy = P.noisy(clean, sigma, seed + sigma)
     rows = [{"sigma": sigma, "model": "input",
              **{k: float(v.mean()) for k, v in scores(noisy, clean, reference).items()}, "seconds per image": 0.0}]
-    data_key = _data_key(clean) if cache.folder is not None else ""
+    data_id = data_key(clean) if cache.folder is not None else ""
     for label, model in models.items():
         def row(label=label, model=model):
             t0 = time.perf_counter()
@@ -147,7 +137,7 @@ def evaluate(models: Mapping[str, Callable], clean: torch.Tensor, sigma: int, se
 
         mkey = _model_key(label, model, keys)
         rows.append(row() if mkey is None else cache.json(
-            f"valdivia2024/evaluate|{label}|{mkey}|sigma {sigma}|seed {seed}|{data_key}|lpips {reference is not None}",
+            f"valdivia2024/evaluate|{label}|{mkey}|sigma {sigma}|seed {seed}|{data_id}|lpips {reference is not None}",
             row))
     return pd.DataFrame(rows)
 
@@ -157,13 +147,13 @@ def evaluate_images(models: Mapping[str, Callable], images: Sequence[torch.Tenso
     """Per-image PSNR and SSIM of each model on images of different sizes (Set12), each run on its own (as the
     authors' README does); image ``i`` gets noise seeded ``seed + sigma + i``. One row per (image, model); with a
     run cache, each model's rows are stored and reused as in :func:`evaluate`."""
-    from ...runcache import RunCache
+    from ...runcache import RunCache, data_key
 
     cache = cache or RunCache(None)
     noisy = [P.noisy(clean, sigma, seed + sigma + i) for i, clean in enumerate(images)]
     rows = [{"sigma": sigma, "image": name, "model": "input", **{k: float(v[0]) for k, v in scores(x, clean).items()}}
             for name, x, clean in zip(names, noisy, images)]
-    data_key = _data_key(*images) if cache.folder is not None else ""
+    data_id = data_key(*images) if cache.folder is not None else ""
     for label, model in models.items():
         def per_image(label=label, model=model):
             return [{"sigma": sigma, "image": name, "model": label,
@@ -172,7 +162,7 @@ def evaluate_images(models: Mapping[str, Callable], images: Sequence[torch.Tenso
 
         mkey = _model_key(label, model, keys)
         rows += per_image() if mkey is None else cache.json(
-            f"valdivia2024/evaluate_images|{label}|{mkey}|sigma {sigma}|seed {seed}|{data_key}", per_image)
+            f"valdivia2024/evaluate_images|{label}|{mkey}|sigma {sigma}|seed {seed}|{data_id}", per_image)
     order = {name: i for i, name in enumerate(names)}
     return pd.DataFrame(rows).sort_values("image", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
 
@@ -620,7 +610,7 @@ def train_variant(label: str, sigma: int, variant: str, pairs: tuple[torch.Tenso
     """Build and train one own model (``variant`` one of :data:`VARIANTS`); returns the model and its record. With a
     :class:`~pdedenoise.runcache.RunCache` the trained parameters and record are stored and a resumed run reuses
     them (keyed by the variant, the budget, the seed, the training data and the starting parameters)."""
-    from ...runcache import RunCache, fingerprint
+    from ...runcache import RunCache, data_key, fingerprint
 
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; use one of {list(VARIANTS)}")
@@ -631,7 +621,7 @@ def train_variant(label: str, sigma: int, variant: str, pairs: tuple[torch.Tenso
     kwargs = dict(optimizer="sgd", lr=P.TRAINING["paper_lr"]) if variant == "paper protocol" else {}
     cache = cache or RunCache(None)
     key = (f"valdivia2024/train|{label}|sigma {sigma}|{variant}|steps {steps}|batch {batch}|seed {seed}|"
-           f"{_data_key(*pairs) if cache.folder is not None else ''}|start {fingerprint(model)}")
+           f"{data_key(*pairs) if cache.folder is not None else ''}|start {fingerprint(model)}")
     record = cache.trained(key, model, lambda: train(model, pairs, steps, batch, seed, progress=progress,
                                                      desc=f"{label}, sigma {sigma}, {variant}", **kwargs))
     model.eval()
