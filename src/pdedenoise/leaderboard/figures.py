@@ -38,14 +38,21 @@ def crops_grid(clean: Sequence[torch.Tensor], outputs: Sequence[Mapping[str, tor
     return fig
 
 
-def scatter(board: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, references: Mapping[str, tuple] = {}):
+def scatter(board: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, references: Mapping[str, tuple] = {},
+            floor: float | None = None):
     """``y`` against ``x`` (log x axis), one marker per method by family, the Pareto front (smaller x, larger y)
-    drawn as a line; ``references``: label -> (x, y) drawn hollow."""
+    drawn as a line; ``references``: label -> (x, y) drawn hollow. Entries below ``floor`` (e.g. one that diverged)
+    are left off the axes and named in the title."""
     import matplotlib.pyplot as plt
 
     sub = board.dropna(subset=[x, y])
     sub = sub[sub[x] > 0]
+    off = sub[sub[y] < floor] if floor is not None else sub.iloc[:0]
+    sub = sub.drop(off.index)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    if len(off):
+        ax.set_title("off the chart: " + ", ".join(f"{r['method']} ({r[y]:.3g})" for _, r in off.iterrows()),
+                     fontsize=8)
     for fam, marker in FAMILY_MARKERS.items():
         part = sub[sub["family"].fillna("") == fam]
         if len(part):
