@@ -222,7 +222,7 @@ def _cross_fit(ctx: FitContext) -> dict:
     model = BM.CrossDiffusion(CROSS["stages"], CROSS["tau"], constrained=True)
     rec = BA.train_cross(model, ctx.train, int(ctx.steps["small"]), ctx.batch, ctx.seed, progress=ctx.progress,
                          desc=f"cross-diffusion, sigma {ctx.sigma:g}")
-    return _state(model, {**CROSS, "seconds": rec["seconds"]})
+    return _state(model, {**CROSS, "seconds": rec["seconds"], "final_loss": rec["loss"][-1]})
 
 
 def _cross_build(state: dict, sigma: float) -> Denoiser:
@@ -242,7 +242,7 @@ def _tnrd_fit(ctx: FitContext) -> dict:
     greedy, joint = ctx.steps["tnrd"]
     model = TNRD(**TNRD_SIZE)
     rec = BA.train_tnrd(model, ctx.train, int(greedy), int(joint), ctx.batch, ctx.seed, ctx.progress)
-    return _state(model, {**TNRD_SIZE, "seconds": rec.get("seconds")})
+    return _state(model, {**TNRD_SIZE, "seconds": rec["seconds"], "final_loss": rec["loss"][-1]})
 
 
 def _tnrd_build(state: dict, sigma: float) -> Denoiser:
@@ -284,7 +284,7 @@ def _diffusivity_fit(label: str) -> Callable[[FitContext], dict]:
         model = VA.fresh_model(label, min((15, 25, 50), key=lambda t: abs(t - ctx.sigma)))
         rec = VA.train(model, ctx.train, int(ctx.steps["small"]), ctx.batch, ctx.seed, progress=ctx.progress,
                        desc=f"{label}, sigma {ctx.sigma:g}")
-        return _state(model, {**arch, "seconds": rec["seconds"]})
+        return _state(model, {**arch, "seconds": rec["seconds"], "final_loss": rec["final_loss"]})
     return fit_diffusivity
 
 
@@ -358,11 +358,13 @@ def _network_fit(kind: str) -> Callable[[FitContext], dict]:
         t0 = time.perf_counter()
         lr = AP.TRAINING["diffnet_lr" if kind == "diffnet" else "unet_lr"]
         noisy, clean = ctx.train
-        fit(model, (noisy / 255.0, clean / 255.0),
+        history = fit(model, (noisy / 255.0, clean / 255.0),
                       TrainConfig(epochs=None, max_steps=int(ctx.steps["network"]), batch_size=ctx.batch, lr=lr[0],
                                   lr_final=lr[1], seed=ctx.seed, progress=ctx.progress, desc=f"{kind}, sigma {ctx.sigma:g}"))
         model.eval()
-        return _state(model, {**(DIFFNET if kind == "diffnet" else UNET), "seconds": time.perf_counter() - t0})
+        # the loss on [0, 1] data, scaled to 0-255 like every other entry's
+        return _state(model, {**(DIFFNET if kind == "diffnet" else UNET), "seconds": time.perf_counter() - t0,
+                              "final_loss": history.step_loss[-1] * 255.0 ** 2})
     return fit_network
 
 

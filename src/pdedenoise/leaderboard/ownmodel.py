@@ -109,9 +109,10 @@ def fit_own(ctx) -> dict:
     seed_everything(ctx.seed)
     model = OwnModel()
     t0 = time.perf_counter()
-    fit(model, ctx.train, TrainConfig(epochs=None, max_steps=int(ctx.steps["small"]), batch_size=ctx.batch, lr=1e-2,
+    history = fit(model, ctx.train, TrainConfig(epochs=None, max_steps=int(ctx.steps["small"]), batch_size=ctx.batch, lr=1e-2,
                                       lr_final=1e-3, seed=ctx.seed, progress=ctx.progress,
                                       desc=f"own model, sigma {ctx.sigma:g}"))
     model.eval()
-    return {"config": {**model.config, "seconds": time.perf_counter() - t0, "parameters": model.count_parameters()},
+    return {"config": {**model.config, "seconds": time.perf_counter() - t0, "parameters": model.count_parameters(),
+                       "final_loss": history.step_loss[-1]},
             "tensors": {k: v.detach().clone() for k, v in model.state_dict().items()}}
