@@ -198,7 +198,7 @@ def _denoise(args: argparse.Namespace) -> int:
 
     if args.method not in SOLVERS:
         result, what = _denoise_by_name(args, u0, img.kind, values)
-        return _finish(args, out, result, alpha, img.kind, fmt, values, what, start)
+        return _finish(out, result, alpha, img.kind, fmt, values, what, start)
     dt = validate.positive("--dt", args.dt, "it is the time step")
     progress = sys.stderr.isatty()
     if args.method == "heat":
@@ -230,10 +230,11 @@ def _denoise(args: argparse.Namespace) -> int:
         else:
             result = diffusion.perona_malik(u0, K, dt, steps, diffusivity=args.diffusivity, bc=args.bc,
                                             substeps=True, progress=progress)
-    return _finish(args, out, result, alpha, img.kind, fmt, values, what, start)
+    return _finish(out, result, alpha, img.kind, fmt, values, what, start)
 
 
-def _finish(args, out: Path, result, alpha, kind: str, fmt: str, values: np.ndarray, what: str, start: float) -> int:
+def _finish(out: Path, result, alpha, kind: str, fmt: str, values: np.ndarray, what: str, start: float) -> int:
+    """Write the result (alpha put back) and say what was done."""
     res = result[0].permute(1, 2, 0).numpy()
     if alpha is not None:
         res = np.concatenate([res, alpha], axis=-1)
