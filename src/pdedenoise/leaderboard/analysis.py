@@ -113,11 +113,7 @@ def stability(name: str, state: dict, sigma: float) -> str:
     if name in MM.DIFFUSIVITIES and state.get("tensors"):
         model = MM._diffusivity_model(state)
     elif name.endswith("-authors"):
-        from ..papers.valdivia2024 import analysis as VA
-        from ..papers.valdivia2024 import checkpoints as CK
-
-        label = MM.DIFFUSIVITIES[name[: -len("-authors")]]
-        model = VA.released(min(CK.SIGMAS, key=lambda t: abs(t - sigma)), (label,))[label]
+        model = MM.authors_model(name, sigma)[0]
     if model is not None:
         certs = model.flow.certificates()
         return "certificate" if all(not math.isnan(c.dt_max) and c.holds for c in certs) else "empirical"

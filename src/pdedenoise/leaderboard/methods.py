@@ -25,7 +25,6 @@ from typing import Callable, Mapping
 import torch
 
 from .. import diffusion
-from ..metrics import psnr
 from ..train import TrainConfig, fit, seed_everything
 
 Denoiser = Callable[[torch.Tensor], torch.Tensor]
@@ -104,10 +103,6 @@ def _any_size(fn: Denoiser, multiple: int) -> Denoiser:
     return run
 
 
-def _mean_psnr(out: torch.Tensor, clean: torch.Tensor) -> float:
-    return float(psnr(out.double(), clean.double(), 255.0).mean())
-
-
 # --------------------------------------------------------------------------- heat equation (chapter 1)
 
 HEAT_T = 1.0
@@ -157,14 +152,13 @@ PM_GRID = dict(K=(2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 16.0, 22.0, 32.0), steps=(2, 4,
 def _pm_fit(kind: str) -> Callable[[FitContext], dict]:
     def fit_pm(ctx: FitContext) -> dict:
         """Grid search of K and the number of steps (dt 0.2) on the tuning crops, best mean PSNR."""
+        from ..papers.barbeiro2020.analysis import _incremental
+
         noisy, clean = ctx.tune
         best = (-math.inf, None, None)
         for K in PM_GRID["K"]:
-            u, done = noisy.double(), 0
-            for n in PM_GRID["steps"]:
-                u = diffusion.perona_malik(u, K, PM_GRID["dt"], n - done, diffusivity=kind)
-                done = n
-                score = _mean_psnr(u, clean)
+            step = lambda n, u, K=K: diffusion.perona_malik(u, K, PM_GRID["dt"], n, diffusivity=kind)
+            for n, score in _incremental(step, noisy.double(), PM_GRID["steps"], clean, False).items():
                 if score > best[0]:
                     best = (score, K, n)
         return {"config": {"K": best[1], "steps": best[2], "dt": PM_GRID["dt"], "diffusivity": kind, "tuned": 2},
@@ -261,12 +255,29 @@ DIFFUSIVITIES = {"ka": "KA", "foe-s": "FoE-S", "foe-d": "FoE-D", "foe-m": "FoE-M
                  "unet-diffusivity": "U-Net"}
 
 
+def released_sigma(sigma: float) -> int:
+    """The noise level of chapter 3's released models nearest to ``sigma``."""
+    from ..papers.valdivia2024 import checkpoints as CK
+
+    return min(CK.SIGMAS, key=lambda t: abs(t - sigma))
+
+
+def authors_model(name: str, sigma: float):
+    """The authors' released model behind ``<name>-authors`` at the nearest released sigma, and its spec."""
+    from ..papers.valdivia2024 import analysis as VA
+    from ..papers.valdivia2024 import checkpoints as CK
+
+    label = DIFFUSIVITIES[name[: -len("-authors")]]
+    near = released_sigma(sigma)
+    return VA.released(near, (label,))[label], CK.spec(VA.released_name(label, near))
+
+
 def _architecture(label: str, sigma: float) -> dict:
     """``make_model`` arguments of the authors' released model of ``label`` at the nearest released sigma."""
     from ..papers.valdivia2024 import analysis as VA
     from ..papers.valdivia2024 import checkpoints as CK
 
-    s = CK.spec(VA.released_name(label, min(CK.SIGMAS, key=lambda t: abs(t - sigma))))
+    s = CK.spec(VA.released_name(label, released_sigma(sigma)))
     if s.architecture == "KA":
         return {"architecture": "KA", "option": s.first}
     if s.architecture == "FoE":
@@ -281,7 +292,7 @@ def _diffusivity_fit(label: str) -> Callable[[FitContext], dict]:
         from ..papers.valdivia2024 import analysis as VA
 
         arch = _architecture(label, ctx.sigma)
-        model = VA.fresh_model(label, min((15, 25, 50), key=lambda t: abs(t - ctx.sigma)))
+        model = VA.fresh_model(label, released_sigma(ctx.sigma))
         rec = VA.train(model, ctx.train, int(ctx.steps["small"]), ctx.batch, ctx.seed, progress=ctx.progress,
                        desc=f"{label}, sigma {ctx.sigma:g}")
         return _state(model, {**arch, "seconds": rec["seconds"], "final_loss": rec["final_loss"]})
@@ -306,28 +317,19 @@ def _diffusivity_build(state: dict, sigma: float) -> Denoiser:
     return _no_grad(_any_size(model, 2 ** int(state["config"]["depth"])))
 
 
-def _authors_build(label: str) -> Callable[[dict, float], Denoiser]:
+def _authors_build(name: str) -> Callable[[dict, float], Denoiser]:
     def build(state: dict, sigma: float) -> Denoiser:
         """The authors' released model at the nearest released sigma, read from their checkpoint at run time."""
-        from ..papers.valdivia2024 import analysis as VA
-        from ..papers.valdivia2024 import checkpoints as CK
-
-        near = min(CK.SIGMAS, key=lambda t: abs(t - sigma))
-        model = VA.released(near, (label,))[label]
-        spec = CK.spec(VA.released_name(label, near))
+        model, spec = authors_model(name, sigma)
         return _no_grad(_any_size(model, 2 ** spec.second) if spec.architecture == "UNet" else model)
     return build
 
 
 def authors_parameters(name: str, sigma: float) -> int:
     """Parameters of the authors' released model behind ``<name>-authors`` at the nearest released sigma."""
-    from ..papers.valdivia2024 import analysis as VA
-    from ..papers.valdivia2024 import checkpoints as CK
     from ..papers.valdivia2024 import method as VM
 
-    label = DIFFUSIVITIES[name[: -len("-authors")]]
-    near = min(CK.SIGMAS, key=lambda t: abs(t - sigma))
-    return VM.count_parameters(CK.build(CK.spec(VA.released_name(label, near))))
+    return VM.count_parameters(authors_model(name, sigma)[0])
 
 
 # --------------------------------------------------------------------------- DiffNet and the residual U-Net (chapter 4)
@@ -438,7 +440,7 @@ def _registry() -> dict[str, Method]:
                         _diffusivity_fit(label), _diffusivity_build))
     for name, label in DIFFUSIVITIES.items():
         m.append(Method(f"{name}-authors", f"{label} diffusivity (authors' weights)", "PDE, learned", "empirical",
-                        "03_learned_diffusivities", None, _authors_build(label), shipped=False,
+                        "03_learned_diffusivities", None, _authors_build(f"{name}-authors"), shipped=False,
                         note="the authors' released checkpoint (AGPL-3.0), read from the data folder; trained "
                              "under the paper's protocol, not this one"))
     m += [
