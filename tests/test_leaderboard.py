@@ -85,6 +85,8 @@ def test_stability_label_is_computed_for_learned_diffusivities(ci_states):
     # the authors' models too: their U-Net's g <= 1 at gamma 0.1 is certified, KA's g <= 1 at gamma 1 is not
     assert analysis.stability("unet-diffusivity-authors", ci_states["unet-diffusivity-authors"], 25) == "certificate"
     assert analysis.stability("ka-authors", ci_states["ka-authors"], 25) == "empirical"
+    for name in [n for n in methods.METHODS if n.endswith("-authors")]:  # the registry's labels, used by the CLI
+        assert {analysis.stability(name, {}, s) for s in (15, 25, 50)} == {methods.get(name).stability}, name
 
 
 # --------------------------------------------------------------------------- the own model
@@ -130,6 +132,19 @@ def test_weights_round_trip_checksum_and_missing(tmp_path):
         weights.load_state("heat-tuned", 25, tmp_path)
     with pytest.raises(weights.MissingWeights, match="--only 05_"):
         weights.load_state("own", 25, tmp_path)
+
+
+def test_a_withheld_state_names_why_and_shipping_it_again_clears_that(tmp_path):
+    state = {"config": {"rho": 0.5, "T": 1}, "tensors": {}}
+    weights.save_state(state, "heat-tuned", 25, tmp_path, {"scale": "test"})
+    weights.withhold("heat-tuned", 25, tmp_path, "its training diverged (test)")
+    assert weights.shipped_sigmas("heat-tuned", tmp_path) == []
+    assert not (tmp_path / weights.file_name("heat-tuned", 25)).exists()
+    for sigma in (25, 40):  # the reason is given whatever level is asked for
+        with pytest.raises(weights.MissingWeights, match="diverged"):
+            analysis.denoiser_for("heat-tuned", sigma, tmp_path)
+    weights.save_state(state, "heat-tuned", 25, tmp_path, {"scale": "test"})
+    assert weights.withheld(tmp_path) == {} and weights.shipped_sigmas("heat-tuned", tmp_path) == [25.0]
 
 
 def test_shipped_weights_match_their_manifest_and_budget():
@@ -206,12 +221,17 @@ def _cli_methods():
 @pytest.mark.parametrize("name", _cli_methods())
 def test_every_listed_method_runs_from_the_command_line(name, noisy_png, tmp_path, capsys):
     m = methods.get(name)
-    if m.fit is not None and not weights.shipped_sigmas(name):
-        pytest.skip(f"no shipped weights for {name} yet")
     if m.requires and not analysis.available(name):
         pytest.skip(f"{m.requires} is not installed")
     path, clean = noisy_png
     out = tmp_path / "out.png"
+    if m.fit is not None and any(f.startswith(f"{name}-s") for f in weights.withheld()):
+        # a state the recorded run fitted but the book withholds: refused with the reason, no output written
+        assert cli.main(["denoise", str(path), str(out), "--method", name, "--sigma", "25"]) == 2
+        assert "diverged" in capsys.readouterr().err and not out.exists()
+        return
+    if m.fit is not None and not weights.shipped_sigmas(name):
+        pytest.skip(f"no shipped weights for {name} yet")
     assert cli.main(["denoise", str(path), str(out), "--method", name, "--sigma", "25"]) == 0, capsys.readouterr().err
     got = torch.from_numpy(np.asarray(Image.open(out), dtype=np.float32))[None, None]
     noisy = torch.from_numpy(np.asarray(Image.open(path), dtype=np.float32))[None, None]

@@ -5,17 +5,31 @@
 Reads the run's cache (``build/leaderboard/<scale>/``, written by ``python -m pdedenoise.notebooks --scale <scale>
 --only 05_``) and its results (``results/<scale>/05_leaderboard.json``, for the provenance), copies every state of a
 method the book ships (our own fitting only: never the authors' checkpoints) into
-``src/pdedenoise/leaderboard/weights/`` with a checksummed manifest, and refuses to exceed the size budget.
+``src/pdedenoise/leaderboard/weights/`` with a checksummed manifest, withholds (with the reason) any state that does
+not improve on the noisy input, and refuses to exceed the size budget.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 
 from pdedenoise.checkout import repo_root
 from pdedenoise.leaderboard import methods, weights
 from pdedenoise.results import load_results
+
+
+def _failed(board: dict, method: str, sigma: float) -> str:
+    """Why a fitted state must not be shipped ('' when it may): it does not improve on the noisy input on BSD68."""
+    key = f"PSNR BSD68 s{sigma:g}"
+    got, noisy = board.get(method, {}).get(key), board.get("noisy input", {}).get(key)
+    if got is None or noisy is None:
+        return f"no BSD68 score at sigma {sigma:g}"
+    if not (math.isfinite(got) and got > noisy):
+        return (f"its training diverged (BSD68 mean PSNR {got:.1f} dB at sigma {sigma:g}, "
+                f"below the noisy input's {noisy:.1f} dB)")
+    return ""
 
 
 def main(argv=None) -> int:
@@ -29,10 +43,16 @@ def main(argv=None) -> int:
               f"{cache}); run: python -m pdedenoise.notebooks --scale {args.scale} --only 05_", file=sys.stderr)
         return 2
     prov = run["provenance"]
-    picked = []
+    board = {row["method"]: row for row in run["board"]}
+    picked, held = [], []
     for name, entry in weights.manifest(cache).items():
         method, sigma = name[:-3].rsplit("-s", 1)
-        if methods.get(method).shipped:
+        if not methods.get(method).shipped:
+            continue
+        reason = _failed(board, method, float(sigma))
+        if reason:
+            held.append((method, float(sigma), reason))
+        else:
             picked.append((method, float(sigma), entry))
     total = sum(int(e["bytes"]) for *_, e in picked)
     if total > weights.BUDGET_BYTES:
@@ -45,6 +65,10 @@ def main(argv=None) -> int:
                            {"scale": args.scale, "date": prov["date"], "commit": prov.get("commit"),
                             "device": prov.get("device"), "budget": entry.get("budget"),
                             "seconds": entry.get("seconds")})
+    for method, sigma, reason in held:
+        weights.withhold(method, sigma, weights.WEIGHTS_DIR,
+                         f"{reason} in the recorded {args.scale} run ({prov['date'][:10]}, commit {prov.get('commit')})")
+        print(f"withheld {method} at sigma {sigma:g}: {reason}")
     print(f"shipped {len(picked)} states, {weights.total_bytes() / 2**20:.2f} MiB, into {weights.WEIGHTS_DIR}")
     return 0
 

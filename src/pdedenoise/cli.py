@@ -294,6 +294,17 @@ def _denoise_by_name(args: argparse.Namespace, u0, kind: str, values: np.ndarray
     return out * (span / 255.0) + lo, f"{label} ({used}), {sigma_text}"
 
 
+def _stability_label(m) -> str:
+    """The leaderboard's label of an entry: computed from its shipped state for a learned diffusivity (whose
+    certificate may hold), else the registry's (no data folder needed)."""
+    from .leaderboard import analysis, weights
+
+    have = weights.shipped_sigmas(m.name)
+    if have and m.name in analysis.MM.DIFFUSIVITIES:
+        return analysis.stability(m.name, weights.load_state(m.name, have[0]), have[0])
+    return m.stability
+
+
 def _list_methods(args: argparse.Namespace) -> int:
     """Print every method the command line can run by name, with what it needs."""
     from .leaderboard import methods, weights
@@ -312,9 +323,11 @@ def _list_methods(args: argparse.Namespace) -> int:
             need = "reads the authors' checkpoint from the data folder"
         else:
             have = weights.shipped_sigmas(m.name)
+            held = [f for f in weights.withheld() if f.startswith(f"{m.name}-s")]
             need = (f"shipped for sigma {', '.join(f'{s:g}' for s in have)}" if have
+                    else "not shipped: its recorded training diverged" if held
                     else "no shipped weights yet: train them with the leaderboard's medium run")
-        rows.append((m.name, m.family, m.stability, need))
+        rows.append((m.name, m.family, _stability_label(m), need))
     width = max(len(r[0]) for r in rows)
     for name, family, stability, need in rows:
         print(f"{name:<{width}}  {family:<13} {stability:<12} {need}")

@@ -2,7 +2,8 @@
 
 Layout: ``weights/<method>-s<sigma>.pt`` (``torch.save`` of ``{"config": ..., "tensors": ...}``, loaded with
 ``weights_only=True``) and ``weights/MANIFEST.json`` mapping each file to its SHA-256, size in bytes and the run
-that produced it (scale, date, commit, seconds). Only states of the book's own training are shipped (never
+that produced it (scale, date, commit, seconds). ``weights/WITHHELD.json`` names the states a recorded run fitted
+but the book does not ship, with the reason (a training that diverged would otherwise denoise into noise). Only states of the book's own training are shipped (never
 weights converted from the authors' AGPL-3.0 checkpoints); all of them together stay under :data:`BUDGET_BYTES`.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..atomic import atomic_file
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 MANIFEST = "MANIFEST.json"
+WITHHELD = "WITHHELD.json"
 #: the size budget of every shipped state together (5 MiB)
 BUDGET_BYTES = 5 * 1024 * 1024
 
@@ -50,13 +52,17 @@ def manifest(folder: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _method_of(file: str) -> str:
+    """``foe-s`` of ``foe-s-s25.pt``."""
+    return file[:-3].rsplit("-s", 1)[0]
+
+
 def shipped_sigmas(method: str, folder: Path | None = None) -> list[float]:
     """The noise levels with a shipped state of ``method``, ascending."""
     out = []
     for name in manifest(folder):
-        stem = name[:-3]
-        if stem.rsplit("-s", 1)[0] == method:
-            out.append(float(stem.rsplit("-s", 1)[1]))
+        if _method_of(name) == method:
+            out.append(float(name[:-3].rsplit("-s", 1)[1]))
     return sorted(out)
 
 
@@ -72,7 +78,32 @@ def save_state(state: dict, method: str, sigma: float, folder: Path, provenance:
     entries[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **provenance}
     with atomic_file(folder / MANIFEST, "w") as fh:
         json.dump(dict(sorted(entries.items())), fh, indent=1)
+    held = withheld(folder)
+    if held.pop(path.name, None) is not None:
+        with atomic_file(folder / WITHHELD, "w") as fh:
+            json.dump(dict(sorted(held.items())), fh, indent=1)
     return path
+
+
+def withheld(folder: Path | None = None) -> dict[str, str]:
+    """State file name -> why a recorded run's state of it is not shipped (empty when none is withheld)."""
+    path = _folder(folder) / WITHHELD
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def withhold(method: str, sigma: float, folder: Path, reason: str) -> None:
+    """Record that the state of ``method`` at ``sigma`` is not shipped, and why (removing a shipped copy)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = file_name(method, sigma)
+    entries = manifest(folder)
+    if entries.pop(name, None) is not None:
+        with atomic_file(folder / MANIFEST, "w") as fh:
+            json.dump(dict(sorted(entries.items())), fh, indent=1)
+    (folder / name).unlink(missing_ok=True)
+    held = {**withheld(folder), name: reason}
+    with atomic_file(folder / WITHHELD, "w") as fh:
+        json.dump(dict(sorted(held.items())), fh, indent=1)
 
 
 def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
@@ -83,6 +114,11 @@ def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
     path = folder / name
     if entry is None or not path.is_file():
         have = shipped_sigmas(method, folder)
+        reason = withheld(folder).get(name) or next(
+            (why for held, why in withheld(folder).items() if _method_of(held) == method), None)
+        if reason is not None and not have:
+            raise MissingWeights(f"no shipped weights for {method!r}: {reason}; fit your own with: python -m "
+                                 "pdedenoise.notebooks --scale medium --only 05_ (then tools/ship_weights.py)")
         raise MissingWeights(
             f"no shipped weights for {method!r} at sigma {sigma:g}" + (f" (shipped: sigma {have})" if have else "")
             + "; train them with: python -m pdedenoise.notebooks --scale medium --only 05_ "
