@@ -203,3 +203,15 @@ def test_modules_wrap_the_functions(rng):
     assert m.log_rho.grad is not None and math.isfinite(float(m.log_rho.grad))
     pm = D.PeronaMalik(K=0.1, dt=0.2, steps=4)
     torch.testing.assert_close(pm(u0), D.perona_malik(u0, 0.1, 0.2, 4), rtol=1e-5, atol=1e-6)
+
+
+def test_exponential_diffusivity_never_returns_subnormal_numbers():
+    """exp(-s/K^2) for a huge s would be subnormal (slow arithmetic on x86); it stops at the smallest normal order."""
+    from pdedenoise.diffusivities import EXP_FLOOR, exponential, exponential_
+
+    s = torch.tensor([0.0, 1.0, 85.0 * 4, 1e6, float("inf")])
+    for dtype in (torch.float32, torch.float64):
+        g = exponential(s.to(dtype), 2.0)
+        assert bool((g >= torch.finfo(torch.float32).tiny).all()) and float(g[0]) == 1.0
+        assert float(g[-1]) == float(g[-2]) == pytest.approx(math.exp(-EXP_FLOOR), rel=1e-6)
+        assert torch.equal(exponential_(s.to(dtype).clone(), 2.0), g)  # the in-place twin: the same numbers

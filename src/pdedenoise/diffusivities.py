@@ -55,9 +55,17 @@ def rational(s: torch.Tensor, K: Contrast) -> torch.Tensor:
     return 1.0 / (1.0 + s / _per_image(K, s.ndim))
 
 
+#: largest exponent of :func:`exponential`: ``exp(-87)`` = 1.6e-38 is the smallest normal float32 order of magnitude;
+#: beyond it the result would be a subnormal number, whose arithmetic is 10-100x slower on x86 CPUs (measured: 100
+#: steps on a noisy 512x512 image with K = 10 took 0.98 s instead of 0.1 s). g is then 1.6e-38 instead of 0-1e-38,
+#: a change far below any grey level.
+EXP_FLOOR = 87.0
+
+
 def exponential(s: torch.Tensor, K: Contrast) -> torch.Tensor:
-    """Perona–Malik's ``exp(-s / K^2)`` of the squared gradient ``s``; values in (0, 1]."""
-    return torch.exp(-s / _per_image(K, s.ndim))
+    """Perona–Malik's ``exp(-s / K^2)`` of the squared gradient ``s``; values in [1.6e-38, 1] (the exponent is
+    capped at :data:`EXP_FLOOR`, so that no subnormal number slows the arithmetic down)."""
+    return torch.exp(-torch.clamp(s / _per_image(K, s.ndim), max=EXP_FLOOR))
 
 
 def rational_(s: torch.Tensor, K: Contrast) -> torch.Tensor:
@@ -67,7 +75,7 @@ def rational_(s: torch.Tensor, K: Contrast) -> torch.Tensor:
 
 def exponential_(s: torch.Tensor, K: Contrast) -> torch.Tensor:
     """:func:`exponential` in place on ``s`` (the same numbers, bit for bit); returns ``s``."""
-    return s.div_(_per_image(K, s.ndim)).neg_().exp_()
+    return s.div_(_per_image(K, s.ndim)).clamp_(max=EXP_FLOOR).neg_().exp_()
 
 
 def spline(x: torch.Tensor, values: torch.Tensor, lo: float, hi: float) -> torch.Tensor:

@@ -75,72 +75,105 @@ def _boundary_flux(diff: torch.Tensor, coeff, fixed: torch.Tensor | None) -> tor
     return c * diff
 
 
-def _flux_strip(a, nb, r0, r1, coeff, bc: BoundaryCondition, ws: _Strip, edges: Edges | None) -> None:
-    """``nb <- div(c grad a)`` on rows ``r0:r1`` (in the order of :func:`pdedenoise.stencils.flux_divergence`)."""
-    h, w = a.shape[-2:]
-    m = r1 - r0
-    ua = a[..., r0:r1, :]
-    dirichlet = bc == "dirichlet"
-    # x edges of the strip, boundary edges included (0 for zero flux): (fxR - fxL) per pixel in one pass
-    fx = ws.fx[..., :m, :]
-    if w > 1:
-        inner, sx = fx[..., 1:-1], ws.sx[..., :m, :]
-        torch.sub(ua[..., 1:], ua[..., :-1], out=inner)
-        _edge_flux(inner, sx, coeff, None if edges is None else edges.x[..., r0:r1, 1:-1])
-    if dirichlet:
-        fx[..., 0] = _boundary_flux(ua[..., 0], coeff, None if edges is None else edges.x[..., r0:r1, 0])
-        fx[..., -1] = _boundary_flux(-ua[..., -1], coeff, None if edges is None else edges.x[..., r0:r1, -1])
-    torch.sub(fx[..., 1:], fx[..., :-1], out=nb)
-    # y edges between rows e and e + 1 for e0 <= e < e1: (+ fyD) then (- fyU) per pixel
-    e0, e1 = max(r0 - 1, 0), min(r1, h - 1)
-    ne = e1 - e0
-    if ne > 0:
-        fy, sy = ws.fy[..., :ne, :], ws.sy[..., :ne, :]
-        torch.sub(a[..., e0 + 1:e1 + 1, :], a[..., e0:e1, :], out=fy)
-        _edge_flux(fy, sy, coeff, None if edges is None else edges.y[..., e0 + 1:e1 + 1, :])
-        nd = e1 - r0  # rows r0 .. e1 - 1 have a down edge inside the image
-        if nd > 0:
-            nb[..., :nd, :] += fy[..., r0 - e0:r0 - e0 + nd, :]
-    if dirichlet and r1 == h:
-        nb[..., -1, :] += _boundary_flux(-ua[..., -1, :], coeff, None if edges is None else edges.y[..., h, :])
-    if ne > 0:
-        s0 = 1 if r0 == 0 else 0  # row 0 has no up edge inside the image
-        if m > s0:
-            nb[..., s0:, :] -= fy[..., r0 + s0 - 1 - e0:r1 - 1 - e0, :]
-    if dirichlet and r0 == 0:
-        nb[..., 0, :] -= _boundary_flux(ua[..., 0, :], coeff, None if edges is None else edges.y[..., 0, :])
+class _FluxStrip:
+    """``nb <- div(c grad a)`` on rows ``r0:r1`` (in the order of :func:`pdedenoise.stencils.flux_divergence`),
+    every view it touches sliced once, when the plan is made (slicing costs as much as a small operation)."""
+
+    def __init__(self, a, nb, r0, r1, coeff, bc: BoundaryCondition, ws: _Strip, edges: Edges | None):
+        h, w = a.shape[-2:]
+        m = r1 - r0
+        ua = a[..., r0:r1, :]
+        self.coeff, self.nb, self.w = coeff, nb, w
+        self.dirichlet = dirichlet = bc == "dirichlet"
+        ex = None if edges is None else edges.x[..., r0:r1, :]
+        fx = ws.fx[..., :m, :]
+        # x edges of the strip, boundary edges included (0 for zero flux): (fxR - fxL) per pixel in one pass
+        self.x = (ua[..., 1:], ua[..., :-1], fx[..., 1:-1], ws.sx[..., :m, :],
+                  None if ex is None else ex[..., 1:-1]) if w > 1 else None
+        if dirichlet:
+            self.x_ends = (fx[..., 0], ua[..., 0], None if ex is None else ex[..., 0],
+                           fx[..., -1], ua[..., -1], None if ex is None else ex[..., -1])
+        self.x_div = (fx[..., 1:], fx[..., :-1])
+        # y edges between rows e and e + 1 for e0 <= e < e1: (+ fyD) then (- fyU) per pixel
+        e0, e1 = max(r0 - 1, 0), min(r1, h - 1)
+        ne = e1 - e0
+        self.y = None
+        if ne > 0:
+            fy = ws.fy[..., :ne, :]
+            self.y = (a[..., e0 + 1:e1 + 1, :], a[..., e0:e1, :], fy, ws.sy[..., :ne, :],
+                      None if edges is None else edges.y[..., e0 + 1:e1 + 1, :])
+            nd = e1 - r0  # rows r0 .. e1 - 1 have a down edge inside the image
+            self.down = (nb[..., :nd, :], fy[..., r0 - e0:r0 - e0 + nd, :]) if nd > 0 else None
+            s0 = 1 if r0 == 0 else 0  # row 0 has no up edge inside the image
+            self.up = (nb[..., s0:, :], fy[..., r0 + s0 - 1 - e0:r1 - 1 - e0, :]) if m > s0 else None
+        self.bottom = (nb[..., -1, :], ua[..., -1, :], None if edges is None else edges.y[..., h, :]) \
+            if dirichlet and r1 == h else None
+        self.top = (nb[..., 0, :], ua[..., 0, :], None if edges is None else edges.y[..., 0, :]) \
+            if dirichlet and r0 == 0 else None
+
+    def run(self) -> None:
+        coeff = self.coeff
+        if self.x is not None:
+            right, left, inner, sx, fixed = self.x
+            torch.sub(right, left, out=inner)
+            _edge_flux(inner, sx, coeff, fixed)
+        if self.dirichlet:
+            f0, u0, c0, f1, u1, c1 = self.x_ends
+            f0.copy_(_boundary_flux(u0, coeff, c0))
+            f1.copy_(_boundary_flux(-u1, coeff, c1))
+        torch.sub(*self.x_div, out=self.nb)
+        if self.y is not None:
+            below, above, fy, sy, fixed = self.y
+            torch.sub(below, above, out=fy)
+            _edge_flux(fy, sy, coeff, fixed)
+            if self.down is not None:
+                self.down[0].add_(self.down[1])
+        if self.bottom is not None:
+            row, u, c = self.bottom
+            row.add_(_boundary_flux(-u, coeff, c))
+        if self.y is not None and self.up is not None:
+            self.up[0].sub_(self.up[1])
+        if self.top is not None:
+            row, u, c = self.top
+            row.sub_(_boundary_flux(u, coeff, c))
 
 
-def _laplacian_strip(a, nb, r0, r1, bc: BoundaryCondition) -> None:
+class _LaplacianStrip:
     """``nb <- Laplacian(a)`` on rows ``r0:r1`` as :func:`pdedenoise.stencils.laplacian` sums it:
-    ``((up + down) + left) + right - 4 u`` with ghost pixels at the boundary."""
-    h, w = a.shape[-2:]
-    neumann = bc == "neumann"
-    # up + down
-    i0, i1 = max(r0, 1), min(r1, h - 1)  # rows with both neighbours inside
-    if i1 > i0:
-        torch.add(a[..., i0 - 1:i1 - 1, :], a[..., i0 + 1:i1 + 1, :], out=nb[..., i0 - r0:i1 - r0, :])
-    for i in {r0, r1 - 1} - set(range(i0, i1)):  # boundary rows 0 and h - 1 of this strip
-        up = a[..., i - 1, :] if i >= 1 else (a[..., 0, :] if neumann else None)
-        down = a[..., i + 1, :] if i <= h - 2 else (a[..., h - 1, :] if neumann else None)
-        row = nb[..., i - r0, :]
-        if up is not None and down is not None:
-            torch.add(up, down, out=row)
-        elif up is not None or down is not None:
-            row.copy_(up if up is not None else down)  # 0 + x = x exactly
-        else:
-            row.zero_()
-    # + left, + right
-    ua = a[..., r0:r1, :]
-    if w > 1:
-        nb[..., 1:] += ua[..., :-1]
-    if neumann:
-        nb[..., 0] += ua[..., 0]
-    if w > 1:
-        nb[..., :-1] += ua[..., 1:]
-    if neumann:
-        nb[..., -1] += ua[..., -1]
-    nb.sub_(ua, alpha=4.0)
+    ``((up + down) + left) + right - 4 u`` with ghost pixels at the boundary; views sliced once."""
+
+    def __init__(self, a, nb, r0, r1, bc: BoundaryCondition):
+        h, w = a.shape[-2:]
+        neumann = bc == "neumann"
+        # up + down
+        i0, i1 = max(r0, 1), min(r1, h - 1)  # rows with both neighbours inside
+        self.inner = (a[..., i0 - 1:i1 - 1, :], a[..., i0 + 1:i1 + 1, :], nb[..., i0 - r0:i1 - r0, :]) \
+            if i1 > i0 else None
+        self.rows = []
+        for i in sorted({r0, r1 - 1} - set(range(i0, i1))):  # boundary rows 0 and h - 1 of this strip
+            up = a[..., i - 1, :] if i >= 1 else (a[..., 0, :] if neumann else None)
+            down = a[..., i + 1, :] if i <= h - 2 else (a[..., h - 1, :] if neumann else None)
+            self.rows.append((up, down, nb[..., i - r0, :]))
+        # + left, + right
+        ua = a[..., r0:r1, :]
+        self.adds = ([(nb[..., 1:], ua[..., :-1])] if w > 1 else []) + ([(nb[..., 0], ua[..., 0])] if neumann else []) \
+            + ([(nb[..., :-1], ua[..., 1:])] if w > 1 else []) + ([(nb[..., -1], ua[..., -1])] if neumann else [])
+        self.ua, self.nb = ua, nb
+
+    def run(self) -> None:
+        if self.inner is not None:
+            up, down, out = self.inner
+            torch.add(up, down, out=out)
+        for up, down, row in self.rows:
+            if up is not None and down is not None:
+                torch.add(up, down, out=row)
+            elif up is not None or down is not None:
+                row.copy_(up if up is not None else down)  # 0 + x = x exactly
+            else:
+                row.zero_()
+        for dst, src in self.adds:
+            dst.add_(src)
+        self.nb.sub_(self.ua, alpha=4.0)
 
 
 def _images(coeff, index: slice):
@@ -211,24 +244,31 @@ def _evolve_group(u, coeff, h: float, steps: int, bc: BoundaryCondition, fused: 
     ws = _Strip(u, rows)
     a = u.detach().clone()
     b = torch.empty_like(a)
-    for k in range(steps):
+
+    def plan(src, dst):
+        """The strips of one step from ``src`` into ``dst``: (strip, its rows of src, its rows of dst)."""
+        out = []
         for r0 in range(0, hh, rows):
             r1 = min(hh, r0 + rows)
-            nb = b[..., r0:r1, :]
-            ua = a[..., r0:r1, :]
-            if constant:
-                _laplacian_strip(a, nb, r0, r1, bc)
-                if alpha is not None:
-                    torch.add(ua, nb, alpha=alpha, out=nb)
-                else:
-                    nb.mul_(hr).add_(ua)
-            else:
-                _flux_strip(a, nb, r0, r1, func, bc, ws, edges)
+            nb, ua = dst[..., r0:r1, :], src[..., r0:r1, :]
+            strip = _LaplacianStrip(src, nb, r0, r1, bc) if constant else \
+                _FluxStrip(src, nb, r0, r1, func, bc, ws, edges)
+            out.append((strip, ua, nb))
+        return out
+
+    plans = (plan(a, b), plan(b, a))  # the two states swap roles every step
+    for k in range(steps):
+        for strip, ua, nb in plans[k % 2]:
+            strip.run()
+            if not constant:
                 nb.mul_(h).add_(ua)
-        a, b = b, a
+            elif alpha is not None:
+                torch.add(ua, nb, alpha=alpha, out=nb)
+            else:
+                nb.mul_(hr).add_(ua)
         if every is not None:
             every(k + 1)
-    return a
+    return b if steps % 2 else a
 
 
 def steps_iter(n: int, desc: str, show: bool) -> tuple[Iterable[int], Callable[[int], None] | None]:
