@@ -80,6 +80,8 @@ def test_compiled_perona_malik_agrees_with_the_eager_solver(bc, rng):
         eager = diffusion.perona_malik(u, K, 0.2, 12, kind, bc)
         fused = diffusion.perona_malik(u, K, 0.2, 12, kind, bc, compile=True)
         torch.testing.assert_close(fused, eager, rtol=0, atol=1e-9)
+    with pytest.raises(ValueError, match="boundary"):
+        diffusion.perona_malik(u, 10.0, 0.2, 2, bc=bc.title(), compile=True)
     u32 = u.float()
     assert float((diffusion.perona_malik(u32, 10.0, 0.2, 12, bc=bc, compile=True)
                   - diffusion.perona_malik(u32, 10.0, 0.2, 12, bc=bc)).abs().max()) < 1e-3

@@ -143,8 +143,11 @@ def test_a_withheld_state_names_why_and_shipping_it_again_clears_that(tmp_path):
     for sigma in (25, 40):  # the reason is given whatever level is asked for
         with pytest.raises(weights.MissingWeights, match="diverged"):
             analysis.denoiser_for("heat-tuned", sigma, tmp_path)
+    weights.save_state(state, "heat-tuned", 50, tmp_path, {"scale": "test"})  # another level shipped: the reason stays
+    with pytest.raises(weights.MissingWeights, match="diverged"):
+        weights.load_state("heat-tuned", 25, tmp_path)
     weights.save_state(state, "heat-tuned", 25, tmp_path, {"scale": "test"})
-    assert weights.withheld(tmp_path) == {} and weights.shipped_sigmas("heat-tuned", tmp_path) == [25.0]
+    assert weights.withheld(tmp_path) == {} and weights.shipped_sigmas("heat-tuned", tmp_path) == [25.0, 50.0]
 
 
 def test_shipped_weights_match_their_manifest_and_budget():

@@ -6,7 +6,7 @@ Reads the run's cache (``build/leaderboard/<scale>/``, written by ``python -m pd
 --only 05_``) and its results (``results/<scale>/05_leaderboard.json``, for the provenance), copies every state of a
 method the book ships (our own fitting only: never the authors' checkpoints) into
 ``src/pdedenoise/leaderboard/weights/`` with a checksummed manifest, withholds (with the reason) any state that does
-not improve on the noisy input, and refuses to exceed the size budget.
+not improve on the noisy input, skips states the run did not score, and refuses to exceed the size budget.
 """
 from __future__ import annotations
 
@@ -21,11 +21,9 @@ from pdedenoise.results import load_results
 
 
 def _failed(board: dict, method: str, sigma: float) -> str:
-    """Why a fitted state must not be shipped ('' when it may): it does not improve on the noisy input on BSD68."""
+    """Why a scored state must not be shipped ('' when it may): it does not improve on the noisy input on BSD68."""
     key = f"PSNR BSD68 s{sigma:g}"
-    got, noisy = board.get(method, {}).get(key), board.get("noisy input", {}).get(key)
-    if got is None or noisy is None:
-        return f"no BSD68 score at sigma {sigma:g}"
+    got, noisy = board[method][key], board["noisy input"][key]
     if not (math.isfinite(got) and got > noisy):
         return (f"its training diverged (BSD68 mean PSNR {got:.1f} dB at sigma {sigma:g}, "
                 f"below the noisy input's {noisy:.1f} dB)")
@@ -48,6 +46,11 @@ def main(argv=None) -> int:
     for name, entry in weights.manifest(cache).items():
         method, sigma = name[:-3].rsplit("-s", 1)
         if not methods.get(method).shipped:
+            continue
+        key = f"PSNR BSD68 s{float(sigma):g}"
+        if board.get(method, {}).get(key) is None or board.get("noisy input", {}).get(key) is None:
+            print(f"skipped {method} at sigma {float(sigma):g}: the recorded run has no BSD68 score for it",
+                  file=sys.stderr)
             continue
         reason = _failed(board, method, float(sigma))
         if reason:

@@ -323,9 +323,9 @@ def _list_methods(args: argparse.Namespace) -> int:
             need = "reads the authors' checkpoint from the data folder"
         else:
             have = weights.shipped_sigmas(m.name)
-            held = [f for f in weights.withheld() if f.startswith(f"{m.name}-s")]
+            held = [why for f, why in weights.withheld().items() if f.startswith(f"{m.name}-s")]
             need = (f"shipped for sigma {', '.join(f'{s:g}' for s in have)}" if have
-                    else "not shipped: its recorded training diverged" if held
+                    else f"not shipped: {held[0].split(' (')[0]}" if held
                     else "no shipped weights yet: train them with the leaderboard's medium run")
         rows.append((m.name, m.family, _stability_label(m), need))
     width = max(len(r[0]) for r in rows)

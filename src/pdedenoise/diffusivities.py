@@ -58,13 +58,14 @@ def rational(s: torch.Tensor, K: Contrast) -> torch.Tensor:
 #: largest exponent of :func:`exponential`: ``exp(-87)`` = 1.6e-38 is the smallest normal float32 order of magnitude;
 #: beyond it the result would be a subnormal number, whose arithmetic is 10-100x slower on x86 CPUs (measured: 100
 #: steps on a noisy 512x512 image with K = 10 took 0.98 s instead of 0.1 s). g is then 1.6e-38 instead of 0-1e-38,
-#: a change far below any grey level.
+#: a change far below any grey level. g itself is never subnormal, and on 0-255 images with K >= 1 neither is the flux
+#: ``d g``; with K small against the value range the flux still can be.
 EXP_FLOOR = 87.0
 
 
 def exponential(s: torch.Tensor, K: Contrast) -> torch.Tensor:
     """Perona–Malik's ``exp(-s / K^2)`` of the squared gradient ``s``; values in [1.6e-38, 1] (the exponent is
-    capped at :data:`EXP_FLOOR`, so that no subnormal number slows the arithmetic down)."""
+    capped at :data:`EXP_FLOOR`, so that g is never a subnormal number, whose arithmetic is slow)."""
     return torch.exp(-torch.clamp(s / _per_image(K, s.ndim), max=EXP_FLOOR))
 
 

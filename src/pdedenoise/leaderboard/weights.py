@@ -116,8 +116,9 @@ def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
         have = shipped_sigmas(method, folder)
         reason = withheld(folder).get(name) or next(
             (why for held, why in withheld(folder).items() if _method_of(held) == method), None)
-        if reason is not None and not have:
-            raise MissingWeights(f"no shipped weights for {method!r}: {reason}; fit your own with: python -m "
+        if reason is not None and (not have or name in withheld(folder)):
+            raise MissingWeights(f"no shipped weights for {method!r} at sigma {sigma:g}: {reason}"
+                                 + (f" (shipped: sigma {have})" if have else "") + "; fit your own with: python -m "
                                  "pdedenoise.notebooks --scale medium --only 05_ (then tools/ship_weights.py)")
         raise MissingWeights(
             f"no shipped weights for {method!r} at sigma {sigma:g}" + (f" (shipped: sigma {have})" if have else "")

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..diffusivities import EXP_FLOOR
+from ..stencils import check_bc
 
 _COMPILED: dict[str, object] = {}
 
@@ -74,6 +75,9 @@ def perona_malik(u: torch.Tensor, K: float | torch.Tensor, h: float, steps: int,
     Returns:
         (N, C, H, W), a new tensor.
     """
+    check_bc(bc)
+    if diffusivity not in ("rational", "exponential"):
+        raise ValueError(f"unknown diffusivity {diffusivity!r}; use 'rational' or 'exponential'")
     step = step_function(diffusivity)
     K = torch.as_tensor(K, dtype=u.dtype, device=u.device)
     k2 = (K * K).reshape(-1, 1, 1, 1) if K.ndim else K * K
