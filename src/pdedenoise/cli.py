@@ -297,10 +297,10 @@ def _denoise_by_name(args: argparse.Namespace, u0, kind: str, values: np.ndarray
 def _stability_label(m) -> str:
     """The leaderboard's label of an entry: computed from its shipped state for a learned diffusivity (whose
     certificate may hold), else the registry's (no data folder needed)."""
-    from .leaderboard import analysis, weights
+    from .leaderboard import analysis, methods, weights
 
     have = weights.shipped_sigmas(m.name)
-    if have and m.name in analysis.MM.DIFFUSIVITIES:
+    if have and m.name in methods.DIFFUSIVITIES:
         return analysis.stability(m.name, weights.load_state(m.name, have[0]), have[0])
     return m.stability
 
@@ -323,9 +323,9 @@ def _list_methods(args: argparse.Namespace) -> int:
             need = "reads the authors' checkpoint from the data folder"
         else:
             have = weights.shipped_sigmas(m.name)
-            held = [why for f, why in weights.withheld().items() if f.startswith(f"{m.name}-s")]
+            held = weights.withheld_reason(m.name)
             need = (f"shipped for sigma {', '.join(f'{s:g}' for s in have)}" if have
-                    else f"not shipped: {held[0].split(' (')[0]}" if held
+                    else f"not shipped: {held.split(' (')[0]}" if held
                     else "no shipped weights yet: train them with the leaderboard's medium run")
         rows.append((m.name, m.family, _stability_label(m), need))
     width = max(len(r[0]) for r in rows)

@@ -91,6 +91,14 @@ def withheld(folder: Path | None = None) -> dict[str, str]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def withheld_reason(method: str, sigma: float | None = None, folder: Path | None = None) -> str | None:
+    """Why the state of ``method`` at ``sigma`` (at any level when None) is withheld; None when it is not."""
+    held = withheld(folder)
+    if sigma is not None:
+        return held.get(file_name(method, sigma))
+    return next((why for name, why in held.items() if _method_of(name) == method), None)
+
+
 def withhold(method: str, sigma: float, folder: Path, reason: str) -> None:
     """Record that the state of ``method`` at ``sigma`` is not shipped, and why (removing a shipped copy)."""
     folder = Path(folder)
@@ -114,9 +122,8 @@ def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
     path = folder / name
     if entry is None or not path.is_file():
         have = shipped_sigmas(method, folder)
-        reason = withheld(folder).get(name) or next(
-            (why for held, why in withheld(folder).items() if _method_of(held) == method), None)
-        if reason is not None and (not have or name in withheld(folder)):
+        reason = withheld_reason(method, sigma, folder) or (None if have else withheld_reason(method, None, folder))
+        if reason is not None:
             raise MissingWeights(f"no shipped weights for {method!r} at sigma {sigma:g}: {reason}"
                                  + (f" (shipped: sigma {have})" if have else "") + "; fit your own with: python -m "
                                  "pdedenoise.notebooks --scale medium --only 05_ (then tools/ship_weights.py)")

@@ -97,7 +97,7 @@ class _FluxStrip:
         # y edges between rows e and e + 1 for e0 <= e < e1: (+ fyD) then (- fyU) per pixel
         e0, e1 = max(r0 - 1, 0), min(r1, h - 1)
         ne = e1 - e0
-        self.y = None
+        self.y = self.down = self.up = None
         if ne > 0:
             fy = ws.fy[..., :ne, :]
             self.y = (a[..., e0 + 1:e1 + 1, :], a[..., e0:e1, :], fy, ws.sy[..., :ne, :],
@@ -131,7 +131,7 @@ class _FluxStrip:
         if self.bottom is not None:
             row, u, c = self.bottom
             row.add_(_boundary_flux(-u, coeff, c))
-        if self.y is not None and self.up is not None:
+        if self.up is not None:
             self.up[0].sub_(self.up[1])
         if self.top is not None:
             row, u, c = self.top
