@@ -202,3 +202,23 @@ def test_claims_follow_their_decision_rules():
     assert A.stability_claim(stab(6.0), "ci", "", "natural").verdict == "partly holds"
     assert A.stability_claim(stab(6.0, over_natural=3.0), "ci", "", "natural").verdict == "does not hold"
     assert A.stability_claim(stab(0.1, drift=2.0), "ci", "", "natural").verdict == "does not hold"
+
+
+def test_a_diverging_training_is_recorded_not_raised(monkeypatch, tmp_path):
+    """FoE-M's faithful monomials (every exponent F - 1) blow up under a large rate: the record says where, no model
+    is returned, and a resumed run finds the same record in the cache instead of training again."""
+    from pdedenoise.papers.valdivia2024 import analysis, protocol
+    from pdedenoise.runcache import RunCache
+
+    monkeypatch.setitem(protocol.TRAINING, "lr", 1e4)
+    monkeypatch.setitem(protocol.TRAINING, "lr_final", 1e4)
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(4, 1, 24, 24, generator=g) * 255
+    pairs = (clean + 25 * torch.randn(clean.shape, generator=g), clean)
+    cache = RunCache(tmp_path)
+    model, rec = analysis.train_variant("FoE-M", 25, "own", pairs, 30, 2, 0, False, cache)
+    assert model is None and rec["diverged"].startswith("training loss became") and rec["final_loss"] == math.inf
+    calls = []
+    monkeypatch.setattr(analysis, "train", lambda *a, **k: calls.append(1))
+    again, rec2 = analysis.train_variant("FoE-M", 25, "own", pairs, 30, 2, 0, False, cache)
+    assert again is None and rec2["diverged"] == rec["diverged"] and not calls

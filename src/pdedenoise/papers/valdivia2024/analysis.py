@@ -607,7 +607,8 @@ VARIANTS = {
 def train_variant(label: str, sigma: int, variant: str, pairs: tuple[torch.Tensor, torch.Tensor], steps: int,
                   batch: int, seed: int, progress: bool = True,
                   cache: "RunCache | None" = None) -> tuple[M.LearnedDiffusion, dict]:
-    """Build and train one own model (``variant`` one of :data:`VARIANTS`); returns the model and its record. With a
+    """Build and train one own model (``variant`` one of :data:`VARIANTS`); returns the model and its record, or
+    ``None`` and a record whose ``diverged`` says at which step the loss stopped being finite. With a
     :class:`~pdedenoise.runcache.RunCache` the trained parameters and record are stored and a resumed run reuses
     them (keyed by the variant, the budget, the seed, the training data and the starting parameters)."""
     from ...runcache import RunCache, data_key, fingerprint
@@ -622,7 +623,15 @@ def train_variant(label: str, sigma: int, variant: str, pairs: tuple[torch.Tenso
     cache = cache or RunCache(None)
     key = (f"valdivia2024/train|{label}|sigma {sigma}|{variant}|steps {steps}|batch {batch}|seed {seed}|"
            f"{data_key(*pairs) if cache.folder is not None else ''}|start {fingerprint(model)}")
-    record = cache.trained(key, model, lambda: train(model, pairs, steps, batch, seed, progress=progress,
-                                                     desc=f"{label}, sigma {sigma}, {variant}", **kwargs))
+    def run() -> dict:
+        t0 = time.perf_counter()
+        try:
+            return train(model, pairs, steps, batch, seed, progress=progress, desc=f"{label}, sigma {sigma}, {variant}",
+                         **kwargs)
+        except FloatingPointError as exc:  # a result of the protocol, recorded (and cached) like any other
+            return {"seconds": time.perf_counter() - t0, "steps": None, "final_loss": math.inf, "loss_curve": [],
+                    "optimizer": kwargs.get("optimizer", "adam"), "diverged": str(exc).split(";")[0]}
+
+    record = cache.trained(key, model, run)
     model.eval()
-    return model, {"model": label, "sigma": sigma, "variant": variant, **record}
+    return (None if record.get("diverged") else model), {"model": label, "sigma": sigma, "variant": variant, **record}
