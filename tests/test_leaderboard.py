@@ -154,7 +154,7 @@ def test_shipped_weights_match_their_manifest_and_budget():
     entries = weights.manifest()
     for name, entry in entries.items():
         assert weights.sha256(weights.WEIGHTS_DIR / name) == entry["sha256"], name
-        method = name[:-3].rsplit("-s", 1)[0]
+        method = weights.parse_file_name(name)[0]
         assert methods.get(method).shipped, f"{method} must not be shipped (not our own fitting)"
     assert weights.total_bytes() <= weights.BUDGET_BYTES
 

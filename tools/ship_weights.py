@@ -44,19 +44,18 @@ def main(argv=None) -> int:
     board = {row["method"]: row for row in run["board"]}
     picked, held = [], []
     for name, entry in weights.manifest(cache).items():
-        method, sigma = name[:-3].rsplit("-s", 1)
+        method, sigma = weights.parse_file_name(name)
         if not methods.get(method).shipped:
             continue
-        key = f"PSNR BSD68 s{float(sigma):g}"
+        key = f"PSNR BSD68 s{sigma:g}"
         if board.get(method, {}).get(key) is None or board.get("noisy input", {}).get(key) is None:
-            print(f"skipped {method} at sigma {float(sigma):g}: the recorded run has no BSD68 score for it",
-                  file=sys.stderr)
+            print(f"skipped {method} at sigma {sigma:g}: the recorded run has no BSD68 score for it", file=sys.stderr)
             continue
-        reason = _failed(board, method, float(sigma))
+        reason = _failed(board, method, sigma)
         if reason:
-            held.append((method, float(sigma), reason))
+            held.append((method, sigma, reason))
         else:
-            picked.append((method, float(sigma), entry))
+            picked.append((method, sigma, entry))
     total = sum(int(e["bytes"]) for *_, e in picked)
     if total > weights.BUDGET_BYTES:
         print(f"the states take {total / 2**20:.2f} MiB, over the {weights.BUDGET_BYTES / 2**20:.0f} MiB budget",

@@ -3,8 +3,8 @@
 Layout: ``weights/<method>-s<sigma>.pt`` (``torch.save`` of ``{"config": ..., "tensors": ...}``, loaded with
 ``weights_only=True``) and ``weights/MANIFEST.json`` mapping each file to its SHA-256, size in bytes and the run
 that produced it (scale, date, commit, seconds). ``weights/WITHHELD.json`` names the states a recorded run fitted
-but the book does not ship, with the reason (a training that diverged would otherwise denoise into noise). Only states of the book's own training are shipped (never
-weights converted from the authors' AGPL-3.0 checkpoints); all of them together stay under :data:`BUDGET_BYTES`.
+but the book does not ship, with the reason (a training that diverged would otherwise denoise into noise). Only
+states of the book's own training are shipped (never weights converted from the authors' AGPL-3.0 checkpoints); all of them together stay under :data:`BUDGET_BYTES`.
 """
 from __future__ import annotations
 
@@ -52,18 +52,21 @@ def manifest(folder: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _method_of(file: str) -> str:
-    """``foe-s`` of ``foe-s-s25.pt``."""
-    return file[:-3].rsplit("-s", 1)[0]
+def parse_file_name(file: str) -> tuple[str, float]:
+    """``("foe-s", 25.0)`` of ``foe-s-s25.pt``: the inverse of :func:`file_name`."""
+    method, sigma = file[:-3].rsplit("-s", 1)
+    return method, float(sigma)
 
 
 def shipped_sigmas(method: str, folder: Path | None = None) -> list[float]:
     """The noise levels with a shipped state of ``method``, ascending."""
-    out = []
-    for name in manifest(folder):
-        if _method_of(name) == method:
-            out.append(float(name[:-3].rsplit("-s", 1)[1]))
-    return sorted(out)
+    return sorted(sigma for m, sigma in map(parse_file_name, manifest(folder)) if m == method)
+
+
+def _write_json(path: Path, entries: dict) -> None:
+    """``entries`` sorted by key into ``path``, whole or not at all."""
+    with atomic_file(path, "w") as fh:
+        json.dump(dict(sorted(entries.items())), fh, indent=1)
 
 
 def save_state(state: dict, method: str, sigma: float, folder: Path, provenance: dict) -> Path:
@@ -76,12 +79,10 @@ def save_state(state: dict, method: str, sigma: float, folder: Path, provenance:
                                                                  for k, v in state["tensors"].items()}}, fh)
     entries = manifest(folder)
     entries[path.name] = {"sha256": sha256(path), "bytes": path.stat().st_size, **provenance}
-    with atomic_file(folder / MANIFEST, "w") as fh:
-        json.dump(dict(sorted(entries.items())), fh, indent=1)
+    _write_json(folder / MANIFEST, entries)
     held = withheld(folder)
     if held.pop(path.name, None) is not None:
-        with atomic_file(folder / WITHHELD, "w") as fh:
-            json.dump(dict(sorted(held.items())), fh, indent=1)
+        _write_json(folder / WITHHELD, held)
     return path
 
 
@@ -96,7 +97,7 @@ def withheld_reason(method: str, sigma: float | None = None, folder: Path | None
     held = withheld(folder)
     if sigma is not None:
         return held.get(file_name(method, sigma))
-    return next((why for name, why in held.items() if _method_of(name) == method), None)
+    return next((why for name, why in held.items() if parse_file_name(name)[0] == method), None)
 
 
 def withhold(method: str, sigma: float, folder: Path, reason: str) -> None:
@@ -106,12 +107,9 @@ def withhold(method: str, sigma: float, folder: Path, reason: str) -> None:
     name = file_name(method, sigma)
     entries = manifest(folder)
     if entries.pop(name, None) is not None:
-        with atomic_file(folder / MANIFEST, "w") as fh:
-            json.dump(dict(sorted(entries.items())), fh, indent=1)
+        _write_json(folder / MANIFEST, entries)
     (folder / name).unlink(missing_ok=True)
-    held = {**withheld(folder), name: reason}
-    with atomic_file(folder / WITHHELD, "w") as fh:
-        json.dump(dict(sorted(held.items())), fh, indent=1)
+    _write_json(folder / WITHHELD, {**withheld(folder), name: reason})
 
 
 def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
