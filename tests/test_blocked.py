@@ -87,6 +87,46 @@ def test_compiled_perona_malik_agrees_with_the_eager_solver(bc, rng):
                   - diffusion.perona_malik(u32, 10.0, 0.2, 12, bc=bc)).abs().max()) < 1e-3
 
 
+
+@pytest.mark.slow
+def test_compiled_rational_forms_agree_and_the_safe_one_is_chosen(rng):
+    """The one-division sum of a pixel's four fluxes equals the four-division one to round-off; the solver
+    keeps to the four-division form where a product of four factors K^2 + d^2 would leave float32's range
+    (a 0-1e6 image, or K = 1e-6 on a 0-1 image, where 0/0 would turn flat parts into NaN)."""
+    from pdedenoise.solvers import compiled
+
+    u = torch.rand(2, 1, 33, 29, generator=rng) * 255
+    k2 = torch.tensor(100.0)
+    c = 0.2 * k2
+    padded = torch.nn.functional.pad(u, (1, 1, 1, 1), mode="replicate")
+    outs = {}
+    for form in ("rational, one division", "rational, four divisions"):
+        out = padded.clone()
+        compiled.step_function(form)(padded, out, k2, c)
+        outs[form] = out[..., 1:-1, 1:-1]
+    torch.testing.assert_close(outs["rational, one division"], outs["rational, four divisions"], rtol=0, atol=2e-4)
+    assert compiled.one_division_safe(u, k2)
+    assert not compiled.one_division_safe(u * 1e6, k2)
+    assert not compiled.one_division_safe(u / 255, torch.tensor(1e-12))
+    flat = u / 255
+    flat[..., :10, :10] = 0.5  # differences of exactly 0
+    for big, K in ((u * 1e6 / 255, 1e4), (flat, 1e-6)):
+        out = diffusion.perona_malik(big, K, 0.2, 5, compile=True)
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out, diffusion.perona_malik(big, K, 0.2, 5), rtol=1e-5, atol=1e-5 * float(big.max()))
+    with pytest.raises(ValueError, match="unknown form"):
+        compiled.step_function("rational")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [(1, 7), (7, 1), (2, 5), (1, 1)])
+def test_compiled_ghosts_on_thin_images(shape, rng):
+    """Images one or two pixels thin keep zero flux through their boundary (the ghost copies' strides)."""
+    u = torch.rand(1, 1, *shape, generator=rng, dtype=torch.float64) * 255
+    fused = diffusion.perona_malik(u, 10.0, 0.2, 6, compile=True)
+    torch.testing.assert_close(fused, diffusion.perona_malik(u, 10.0, 0.2, 6), rtol=0, atol=1e-9)
+    torch.testing.assert_close(fused.sum(), u.sum())
+
 def test_learned_flows_take_the_blocked_path_without_gradients(rng):
     from pdedenoise.solvers.explicit import ExplicitFlow
 
