@@ -222,3 +222,28 @@ def test_a_diverging_training_is_recorded_not_raised(monkeypatch, tmp_path):
     monkeypatch.setattr(analysis, "train", lambda *a, **k: calls.append(1))
     again, rec2 = analysis.train_variant("FoE-M", 25, "own", pairs, 30, 2, 0, False, cache)
     assert again is None and rec2["diverged"] == rec["diverged"] and not calls
+
+
+def test_q_table_uses_table_1s_noisy_crops_and_resumes_from_the_cache(monkeypatch, tmp_path):
+    """Every ``stride``-th crop carries the noise that :func:`evaluate` drew for it over all crops; a resumed run reads
+    each model's Q from the cache instead of restoring the crops again (a plain function is cached only by its key)."""
+    from pdedenoise.noreference import q_metric
+    from pdedenoise.runcache import RunCache
+
+    g = torch.Generator().manual_seed(0)
+    clean = torch.rand(6, 1, 32, 32, generator=g) * 255
+    seen = []
+    blur = lambda x: (seen.append(x.clone()), torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False))[1]
+    models = {25: {"blur": blur}}
+    cache = RunCache(tmp_path)
+    first = A.q_table(models, clean, {}, 0, stride=2, cache=cache, keys={25: {"blur": "3x3 mean"}})
+    expected = P.noisy(clean, 25, 25)[::2]
+    assert len(seen) == 1 and torch.equal(seen[0], expected)
+    q = first.set_index("model").Q
+    assert q["input"] == pytest.approx(float(torch.nanmean(q_metric(expected))))
+    assert q["blur"] == pytest.approx(float(torch.nanmean(q_metric(blur(expected)))))
+    seen.clear()
+    again = A.q_table(models, clean, {}, 0, stride=2, cache=cache, keys={25: {"blur": "3x3 mean"}})
+    assert not seen and again.equals(first)
+    A.q_table(models, clean, {}, 0, stride=2, cache=cache)  # no key: computed, not cached
+    assert len(seen) == 1

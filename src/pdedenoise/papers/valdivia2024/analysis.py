@@ -218,23 +218,35 @@ def own_against_released(table: pd.DataFrame, own_suffix: str = " (own)") -> pd.
 
 
 def q_table(models: Mapping[int, Mapping[str, Callable]], val_clean: torch.Tensor, real: Mapping[str, torch.Tensor],
-            seed: int) -> pd.DataFrame:
+            seed: int, stride: int = 1, cache: "RunCache | None" = None,
+            keys: Mapping[int, Mapping[str, str]] | None = None) -> pd.DataFrame:
     """Zhu and Milanfar's Q (delta 0.001, 8 x 8 patches, 0–255) of each model's output, per data set and sigma.
 
     ``models[sigma]`` are the models trained for that noise level. On the BSDS500 val crops each sigma's models see
-    that sigma's noise (mean Q over the crops, nan-free); on the real images (whose noise is their own) every
-    sigma's models are applied as they are. The row ``input`` is the Q of what the models see.
+    that sigma's noise (the same noisy crops as :func:`evaluate`; every ``stride``-th crop, mean Q over them,
+    nan-free); on the real images (whose noise is their own) every sigma's models are applied as they are. The row
+    ``input`` is the Q of what the models see. With a run cache each (data, sigma, model) value is stored as soon
+    as it exists and reused by a resumed run (models identified as in :func:`evaluate`, ``keys[sigma]`` for plain
+    functions).
     """
+    from ...runcache import RunCache, data_key
+
+    cache = cache or RunCache(None)
     rows = []
     for sigma, group in models.items():
-        noisy = P.noisy(val_clean, sigma, seed + sigma)
+        noisy = P.noisy(val_clean, sigma, seed + sigma)[::stride]
         sets = {"BSDS500 val": noisy, **real}
         for name, x in sets.items():
-            q_in = q_metric(x)
-            rows.append({"data": name, "sigma": sigma, "model": "input", "Q": float(torch.nanmean(q_in))})
+            data_id = data_key(x) if cache.folder is not None else ""
+            rows.append({"data": name, "sigma": sigma, "model": "input", "Q": float(torch.nanmean(q_metric(x)))})
             for label, model in group.items():
-                rows.append({"data": name, "sigma": sigma, "model": label,
-                             "Q": float(torch.nanmean(q_metric(restore(model, x))))})
+                def q(model=model, x=x):
+                    return float(torch.nanmean(q_metric(restore(model, x))))
+
+                mkey = _model_key(label, model, (keys or {}).get(sigma))
+                value = q() if mkey is None else cache.json(
+                    f"valdivia2024/q|{label}|{mkey}|sigma {sigma}|{name}|{data_id}", q)
+                rows.append({"data": name, "sigma": sigma, "model": label, "Q": value})
     return pd.DataFrame(rows)
 
 
