@@ -108,6 +108,7 @@ def test_compiled_rational_forms_agree_and_the_safe_one_is_chosen(rng):
     assert compiled.one_division_safe(u, k2)
     assert not compiled.one_division_safe(u * 1e6, k2)
     assert not compiled.one_division_safe(u / 255, torch.tensor(1e-12))
+    assert not compiled.one_division_safe(u / 255 + 1e9, k2)  # a range of 1, but 1e9 from a zero-value boundary
     flat = u / 255
     flat[..., :10, :10] = 0.5  # differences of exactly 0
     for big, K in ((u * 1e6 / 255, 1e4), (flat, 1e-6)):

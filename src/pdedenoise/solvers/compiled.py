@@ -78,13 +78,14 @@ def step_function(form: str):
 def one_division_safe(u: torch.Tensor, k2: torch.Tensor) -> bool:
     """Whether the one-division form stays inside ``u``'s floating-point range for this image and K.
 
-    Every difference is at most the image's range ``R`` (the explicit step keeps values inside their
-    initial range), so each factor ``K^2 + d^2`` lies in ``[K^2, K^2 + R^2]``: the product of four must not
-    overflow (with a factor 16 of headroom for the sums in the numerator) nor underflow to a subnormal
-    number (the flat parts of an image, where every ``d`` is 0, would divide 0 by 0).
+    Every difference is at most ``R = 2 max|u|`` (between two values of the image, or a value and the zero
+    of a zero-value boundary; the explicit step keeps values inside that range), so each factor ``K^2 + d^2``
+    lies in ``[K^2, K^2 + R^2]``: the product of four must not overflow (with a factor 16 of headroom for the
+    sums in the numerator) nor underflow to a subnormal number (the flat parts of an image, where every ``d``
+    is 0, would divide 0 by 0).
     """
     info = torch.finfo(u.dtype)
-    spread = float(u.amax() - u.amin()) if u.numel() else 0.0
+    spread = 2.0 * float(u.abs().amax()) if u.numel() else 0.0
     low, high = float(k2.min()), float(k2.max()) + spread * spread
     top = max(high, 2.0 * spread * spread, 1.0)
     return low > 0 and low ** 4 > info.tiny * 1e6 and 16.0 * top ** 4 < info.max
