@@ -247,3 +247,27 @@ def test_q_table_uses_table_1s_noisy_crops_and_resumes_from_the_cache(monkeypatc
     assert not seen and again.equals(first)
     A.q_table(models, clean, {}, 0, stride=2, cache=cache)  # no key: computed, not cached
     assert len(seen) == 1
+
+
+def test_diffusivity_against_gradient_in_batches_is_the_mean_per_bin(rng):
+    """The binned mean of g, summed over batches of images, equals the mean over all pixels of each bin taken at
+    once (each batch padded as the model pads it), and bins without a pixel are nan."""
+    torch.manual_seed(0)
+    model = M.stable_foe_init(M.make_model("FoE", kind="splines", kernel=3, experts=4, faithful=True))
+    noisy = 128 + 25 * torch.randn(5, 1, 20, 20, generator=rng)
+    edges = np.linspace(0, 200, 11)
+    with torch.no_grad():
+        curve = A.diffusivity_against_gradient(model, noisy, edges, batch=2)
+        g, grad = [], []
+        for i in range(0, 5, 2):
+            u = model.padded(noisy[i:i + 2])
+            g.append(model.coefficients.g(u).flatten().double())
+            grad.append(A.central_gradient_sq(u, "neumann").sqrt().flatten())
+    g, grad = torch.cat(g).numpy(), torch.cat(grad).numpy()
+    idx = np.digitize(grad, edges) - 1
+    for b in range(10):
+        if (idx == b).any():
+            assert curve[b] == pytest.approx(g[idx == b].mean(), rel=1e-9)
+        else:
+            assert math.isnan(curve[b])
+    assert np.isfinite(curve).sum() >= 3 and np.isnan(curve).any()
