@@ -196,11 +196,17 @@ def input_psnr_table(table: pd.DataFrame, scale: str) -> pd.DataFrame:
                    reasons=reasons)
 
 
-def own_against_released(table: pd.DataFrame, own_suffix: str = " (own)") -> pd.DataFrame:
+def training_reason(train: Mapping, scale: str) -> str:
+    """Why an own model may fall short of the released one: the length of its training at this scale."""
+    return (f"{scale} scale: {train['steps']} Adam steps on {train['n_train']} crops of {train['crop']}x{train['crop']} "
+            f"(batch {train['batch']}), a fraction of the authors' training")
+
+
+def own_against_released(table: pd.DataFrame, own_suffix: str = " (own)", reason: str = "") -> pd.DataFrame:
     """Own training beside the released model of the same label and sigma, on the same crops and noise.
 
     The released model's PSNR plays the published value (source: our evaluation of the checkpoint); the
-    tolerances are the chapter's PSNR ones.
+    tolerances are the chapter's PSNR ones; ``reason`` (e.g. :func:`training_reason`) goes with every row.
     """
     published, reproduced = {}, {}
     for _, row in table[table.model.str.endswith(own_suffix)].iterrows():
@@ -211,7 +217,7 @@ def own_against_released(table: pd.DataFrame, own_suffix: str = " (own)") -> pd.
         key = f"{label}, sigma {row.sigma}"
         published[key] = Published(float(ref.PSNR.iloc[0]), "released checkpoint, evaluated here", "dB")
         reproduced[key] = float(row.PSNR)
-    return compare(published, reproduced, *P.TOLERANCES["psnr"])
+    return compare(published, reproduced, *P.TOLERANCES["psnr"], reasons={k: reason for k in published})
 
 
 # --------------------------------------------------------------------------- Table 2: the Q metric
