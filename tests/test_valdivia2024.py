@@ -224,7 +224,7 @@ def test_a_diverging_training_is_recorded_not_raised(monkeypatch, tmp_path):
     assert again is None and rec2["diverged"] == rec["diverged"] and not calls
 
 
-def test_q_table_uses_table_1s_noisy_crops_and_resumes_from_the_cache(monkeypatch, tmp_path):
+def test_q_table_uses_table_1s_noisy_crops_and_resumes_from_the_cache(tmp_path):
     """Every ``stride``-th crop carries the noise that :func:`evaluate` drew for it over all crops; a resumed run reads
     each model's Q from the cache instead of restoring the crops again (a plain function is cached only by its key)."""
     from pdedenoise.noreference import q_metric
