@@ -20,10 +20,9 @@ from pdedenoise.leaderboard import methods, weights
 from pdedenoise.results import load_results
 
 
-def _failed(board: dict, method: str, sigma: float) -> str:
-    """Why a scored state must not be shipped ('' when it may): it does not improve on the noisy input on BSD68."""
-    key = f"PSNR BSD68 s{sigma:g}"
-    got, noisy = board[method][key], board["noisy input"][key]
+def _failed(got: float, noisy: float, sigma: float) -> str:
+    """Why a scored state must not be shipped ('' when it may): its BSD68 mean PSNR ``got`` does not improve on
+    the noisy input's ``noisy``."""
     if not (math.isfinite(got) and got > noisy):
         return (f"its training diverged (BSD68 mean PSNR {got:.1f} dB at sigma {sigma:g}, "
                 f"below the noisy input's {noisy:.1f} dB)")
@@ -48,10 +47,11 @@ def main(argv=None) -> int:
         if not methods.get(method).shipped:
             continue
         key = f"PSNR BSD68 s{sigma:g}"
-        if board.get(method, {}).get(key) is None or board.get("noisy input", {}).get(key) is None:
+        got, noisy = board.get(method, {}).get(key), board.get("noisy input", {}).get(key)
+        if got is None or noisy is None:
             print(f"skipped {method} at sigma {sigma:g}: the recorded run has no BSD68 score for it", file=sys.stderr)
             continue
-        reason = _failed(board, method, sigma)
+        reason = _failed(got, noisy, sigma)
         if reason:
             held.append((method, sigma, reason))
         else:

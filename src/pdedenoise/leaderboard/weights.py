@@ -4,7 +4,8 @@ Layout: ``weights/<method>-s<sigma>.pt`` (``torch.save`` of ``{"config": ..., "t
 ``weights_only=True``) and ``weights/MANIFEST.json`` mapping each file to its SHA-256, size in bytes and the run
 that produced it (scale, date, commit, seconds). ``weights/WITHHELD.json`` names the states a recorded run fitted
 but the book does not ship, with the reason (a training that diverged would otherwise denoise into noise). Only
-states of the book's own training are shipped (never weights converted from the authors' AGPL-3.0 checkpoints); all of them together stay under :data:`BUDGET_BYTES`.
+states of the book's own training are shipped (never weights converted from the authors' AGPL-3.0 checkpoints);
+all of them together stay under :data:`BUDGET_BYTES`.
 """
 from __future__ import annotations
 
