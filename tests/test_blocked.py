@@ -1,4 +1,5 @@
-"""The cache-blocked solver gives the same numbers as the whole-image step, bit for bit, for every case it takes."""
+"""The cache-blocked solver gives the same numbers as the whole-image step: bit for bit on its general strips, to
+round-off on the fused strips of Perona and Malik's two diffusivities."""
 import pytest
 import torch
 
@@ -26,10 +27,22 @@ def cases(n, c, h, w, dtype, rng):
         "field": explicit.resolve(torch.rand(n, 1, h, w, generator=rng, dtype=dtype), torch.zeros(n, c, h, w, dtype=dtype)),
         "edges": explicit.resolve(Edges(torch.rand(n, c, h, w + 1, generator=rng, dtype=dtype),
                                         torch.rand(n, c, h + 1, w, generator=rng, dtype=dtype)), None),
-        "rational": EdgeFunction(G.rational, 12.0, G.rational_),
-        "exponential, per-image K": EdgeFunction(G.exponential, K, G.exponential_),
-        "rational, per-image K, no in-place twin": EdgeFunction(G.rational, K),
+        # functions the fused strips do not know (wrappers of Perona-Malik's): the general strips, bit for bit
+        "edge function": EdgeFunction(lambda s, K: G.rational(s, K), 12.0, lambda s, K: G.rational_(s, K)),
+        "edge function, per-image K, no in-place twin": EdgeFunction(lambda s, K: G.exponential(s, K), K),
         "learned spline": spline,
+    }
+
+
+def contrast_cases(n, dtype, rng):
+    """Perona-Malik's own functions: the fused strips."""
+    K = torch.rand(n, generator=rng, dtype=dtype) * 20 + 5
+    return {
+        "rational": EdgeFunction(G.rational, 12.0, G.rational_),
+        "rational, per-image K": EdgeFunction(G.rational, K),
+        "exponential": EdgeFunction(G.exponential, 12.0, G.exponential_),
+        "exponential, per-image K": EdgeFunction(G.exponential, K, G.exponential_),
+        "exponential, K small against the range (capped exponent)": EdgeFunction(G.exponential, 2.0),
     }
 
 
@@ -47,12 +60,61 @@ def test_blocked_equals_whole_image_bit_for_bit(bc, dtype, shape, rows, rng):
 
 
 @pytest.mark.parametrize("bc", ["neumann", "dirichlet"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,rows", [((2, 1, 13, 9), 1), ((2, 1, 13, 9), 4), ((1, 3, 7, 16), 3),
+                                        ((2, 2, 1, 6), 1), ((1, 1, 6, 1), 2), ((3, 1, 1, 1), None),
+                                        ((1, 1, 40, 33), None)])
+def test_fused_perona_malik_strips_equal_the_whole_image_step_to_round_off(bc, dtype, shape, rows, rng):
+    """Perona-Malik's two functions take the fused strips: the whole-image step's numbers to round-off, every
+    edge's flux the same number for both of its pixels (the mean is kept under zero flux), no new extrema
+    (h = 0.11 < 1/4: every update is a convex combination of a pixel and its neighbours)."""
+    u = torch.rand(*shape, generator=rng, dtype=dtype) * 255
+    atol = 1e-3 if dtype == torch.float32 else 1e-10
+    with torch.no_grad():
+        for name, coeff in contrast_cases(shape[0], dtype, rng).items():
+            assert blocked.contrast_kind(coeff) in ("rational", "exponential")
+            expected = reference(u, coeff, 0.11, 5, bc)
+            got = blocked.evolve(u, coeff, 0.11, 5, bc, rows=rows)
+            torch.testing.assert_close(got, expected, rtol=0, atol=atol, msg=name)
+            if bc == "neumann":
+                torch.testing.assert_close(got.double().sum((-2, -1)), u.double().sum((-2, -1)), rtol=1e-5 if
+                                           dtype == torch.float32 else 1e-12, atol=0, msg=name)
+            low = min(float(u.amin()), 0.0) if bc == "dirichlet" else float(u.amin())  # the boundary's value 0
+            assert float(got.amin()) >= low - atol and float(got.amax()) <= float(u.amax()) + atol, name
+
+
+def test_fused_rational_strips_keep_to_the_dtypes_range(rng):
+    """With K^2 near float32's smallest normal number and a small step, 1/(h K^2) is no float32 number: the
+    strips take the form scaled by h K^2 at the end instead of dividing 0 by inf on the flat parts."""
+    u = torch.rand(1, 1, 12, 10, generator=rng) * 1e-18
+    u[..., :4, :] = 5e-19  # flat rows: differences of exactly 0
+    coeff = EdgeFunction(G.rational, 1.1e-19)
+    with torch.no_grad():
+        got = blocked.evolve(u, coeff, 0.11, 5)
+        expected = reference(u, coeff, 0.11, 5, "neumann")
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=0)
+
+
+def test_only_perona_maliks_own_functions_take_the_fused_strips():
+    assert blocked.contrast_kind(EdgeFunction(G.rational, 1.0)) == "rational"
+    assert blocked.contrast_kind(EdgeFunction(G.exponential, torch.ones(3))) == "exponential"
+    assert blocked.contrast_kind(EdgeFunction(lambda s, K: G.rational(s, K), 1.0)) is None
+    assert blocked.contrast_kind(EdgeDiffusivity(G.Rational(1.0))) is None
+    assert blocked.contrast_kind(explicit.resolve(0.9, torch.zeros(1, 1, 4, 4))) is None
+
+
+@pytest.mark.parametrize("bc", ["neumann", "dirichlet"])
 def test_batches_go_image_group_by_image_group_with_the_same_numbers(bc, rng, monkeypatch):
-    monkeypatch.setattr(blocked, "STRIP_ELEMENTS", 150)  # one 13x9 image per group, two-row strips
+    monkeypatch.setattr(blocked, "STRIP_ELEMENTS", 150)  # one 13x9 image per group, 16-row strips
+    monkeypatch.setattr(blocked, "CONTRAST_STRIP_ELEMENTS", 150)
     u = torch.rand(3, 1, 13, 9, generator=rng, dtype=torch.float64) * 255
     with torch.no_grad():
         for name, coeff in cases(3, 1, 13, 9, torch.float64, rng).items():
             assert torch.equal(blocked.evolve(u, coeff, 0.11, 4, bc), reference(u, coeff, 0.11, 4, bc)), name
+        for name, coeff in contrast_cases(3, torch.float64, rng).items():
+            whole = blocked.evolve(u, coeff, 0.11, 4, bc, rows=13)  # all three images in one group
+            torch.testing.assert_close(blocked.evolve(u, coeff, 0.11, 4, bc), whole, rtol=0, atol=1e-10, msg=name)
 
 
 def test_public_solvers_take_the_blocked_path_only_without_gradients(rng):
@@ -60,7 +122,8 @@ def test_public_solvers_take_the_blocked_path_only_without_gradients(rng):
     with torch.no_grad():
         fast = diffusion.perona_malik(u, 10.0, 0.2, 7)
     slow = diffusion.perona_malik(u.clone().requires_grad_(), 10.0, 0.2, 7)  # autograd: whole-image steps
-    assert slow.grad_fn is not None and torch.equal(fast, slow.detach())
+    assert slow.grad_fn is not None  # the fused strips: the same numbers to round-off
+    torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=1e-4)
     assert torch.equal(diffusion.heat(u, 0.8, 1.0, 0.1), diffusion.heat(u.requires_grad_(), 0.8, 1.0, 0.1).detach())
 
 

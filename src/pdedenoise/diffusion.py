@@ -212,10 +212,10 @@ def perona_malik(
 
     Both diffusivities are bounded by ``sup g = 1``, so any ``dt <= 1/4`` is stable; a larger one
     raises :class:`StabilityError` unless ``substeps=True``. Without gradients the steps run in place
-    on cache-sized strips (:mod:`pdedenoise.solvers.blocked`, the same numbers); ``compile=True``
-    (edge scheme, no gradients) fuses each step into one compiled kernel instead
-    (:mod:`pdedenoise.solvers.compiled`: faster after a first compilation of a few seconds, results equal
-    to round-off).
+    on cache-sized strips (:mod:`pdedenoise.solvers.blocked`; for the edge scheme in a fused form, equal to
+    the autograd path's numbers to round-off); ``compile=True`` (edge scheme, no gradients) fuses each step
+    into one compiled kernel instead (:mod:`pdedenoise.solvers.compiled`: faster after a first compilation
+    of a few seconds, results equal to round-off).
 
     Returns:
         u(steps * dt), shape (N, C, H, W).
@@ -235,7 +235,7 @@ def perona_malik(
         from .solvers import compiled
 
         return compiled.perona_malik(u0, K, h, steps * n_sub, diffusivity, bc, every=tick)
-    if blocked.supported(coeff) and not _needs_grad(u0, K):  # in place, cache-blocked: same numbers, faster
+    if blocked.supported(coeff) and not _needs_grad(u0, K):  # in place, cache-blocked, fused: faster
         return blocked.evolve(u0, coeff, h, steps * n_sub, bc, every=tick)
     u = u0
     for k in steps_range:

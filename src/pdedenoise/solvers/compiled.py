@@ -20,7 +20,8 @@ that the generated kernel vectorises and reads nothing but plain slices:
   instead. The exponential one is ``d exp(-d^2 / K^2)`` (its exponent capped as in
   :func:`pdedenoise.diffusivities.exponential`).
 
-The results equal the eager solver's to float32 round-off, not bit for bit (the tests hold them close).
+The results equal the eager solver's (:mod:`.blocked`) to float32 round-off, not bit for bit (the tests hold
+them close).
 Costs and limits: the first call per shape and dtype compiles (seconds; set ``TORCHINDUCTOR_CACHE_DIR``
 to keep the kernels between processes), a new shape recompiles, and after eight shapes PyTorch
 silently falls back to eager code. It needs a C++ compiler on a CPU. K and dt are passed as tensors so

@@ -293,7 +293,7 @@ class ExplicitFlow(nn.Module):
         check_image(u0, "u0")
         ref = u0 if reference is None else reference
         checked = self._checked()
-        if self._blockable(u0, checked):  # no gradients: in place on cache-sized strips, the same numbers
+        if self._blockable(u0, checked):  # no gradients: in place on cache-sized strips (same numbers, to round-off)
             if not self.per_step:
                 return blocked.evolve(u0, self.coefficients, self.dt, self.steps, self.bc)
             u = u0
