@@ -47,6 +47,7 @@ from pdedenoise.results import provenance, write_json_atomic
 from pdedenoise.solvers import coefficients as C
 from pdedenoise.solvers import blocked, explicit
 from pdedenoise.solvers.explicit import ExplicitFlow
+from pdedenoise.speed import GENERAL_STRIPS
 
 K, DT, PM_STEPS = 10.0, 0.2, 100
 HEAT_DT, HEAT_STEPS = 1e-3, 1000
@@ -151,8 +152,7 @@ def perona_malik_table(img: torch.Tensor, repeat: int) -> tuple[dict, dict]:
                 (lambda: diffusion.perona_malik(img, K, DT, PM_STEPS, compile=True), work),
             "pdedenoise, exponential g (compiled, opt-in)":
                 (lambda: diffusion.perona_malik(img, K, DT, PM_STEPS, "exponential", compile=True), work),
-            "pdedenoise, rational g (eager, general strips: the step before fusing)":
-                (lambda: blocked.evolve(img, general, DT, PM_STEPS), work),
+            GENERAL_STRIPS: (lambda: blocked.evolve(img, general, DT, PM_STEPS), work),
             "pdedenoise, rational g, whole-image step (before)": (lambda: whole_image(img, pm, DT, PM_STEPS), work),
             "pdedenoise, pixel-averaged g (whole-image path)":
                 (lambda: diffusion.perona_malik(img, K, DT, PM_STEPS, scheme="average"), work),

@@ -13,6 +13,8 @@ import pandas as pd
 from .checkout import repo_root
 
 OPENCV = "OpenCV ximgproc.anisotropicDiffusion (per channel)"
+#: the eager Perona–Malik step on the general (unfused, bit-exact) strips, as learned diffusivities take them
+GENERAL_STRIPS = "pdedenoise, rational g (eager, general strips: the step before fusing)"
 
 
 def results_folder() -> Path:
