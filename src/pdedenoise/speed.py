@@ -63,3 +63,24 @@ def scaling_figure(record: dict):
 def training_table(record: dict) -> pd.DataFrame:
     """Training images/s per network and mode, with the speed-up over float32."""
     return pd.DataFrame(record["rows"])[["network", "parameters", "mode", "train_images_per_s", "speed-up vs float32"]]
+
+
+def gpu_records() -> dict[str, dict]:
+    """Recorded GPU runs by GPU name: ``{"stencil": ..., "training": ...}`` from
+    ``benchmarks/bench_gpu_stencil.py`` and ``benchmarks/bench_diffnet.py --device cuda`` (either may be absent);
+    empty when no GPU run is recorded. CPU trial runs of the GPU script (``gpu_stencil_cpu.json``) are left out."""
+    out: dict[str, dict] = {}
+    for prefix, kind in (("gpu_stencil_", "stencil"), ("diffnet_training_", "training")):
+        for path in sorted(results_folder().glob(f"{prefix}*.json")):
+            name = path.stem[len(prefix):]
+            if name != "cpu":
+                out.setdefault(name.replace("_", " "), {})[kind] = json.loads(path.read_text())
+    return out
+
+
+def gpu_stencil_table(record: dict) -> pd.DataFrame:
+    """One row per timed operation of a GPU run: ms per step, Gpixel-steps/s, fraction of the copy bandwidth."""
+    return pd.DataFrame([{"operation": name, "ms per step": r["seconds_per_step"] * 1e3,
+                          "Gpixel-steps/s": r["gpixel_steps_per_s"], "GB/s (8 bytes per pixel-step)":
+                          r["effective_GB_per_s"], "fraction of copy bandwidth": r["fraction_of_copy_bandwidth"]}
+                         for name, r in record["rows"].items()])
