@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 import torch
 
 from pdedenoise.models.diffnet import DiffNet, count_parameters
 from pdedenoise.models.unet import UNet
 from pdedenoise.results import provenance, write_json_atomic
+from pdedenoise.speed import record_path
 from pdedenoise.train import TrainConfig, seconds_per_step
 
 MODES = {"float32": dict(), "channels_last": dict(channels_last=True), "bf16": dict(precision="bf16"),
@@ -57,8 +57,7 @@ def main(argv=None) -> dict:
     out = {"provenance": provenance(args.device), "threads": args.threads, "size": args.size, "batch": args.batch,
            "load_average": {"before": load_before, "after": os.getloadavg()[0]},
            "seconds": time.perf_counter() - t0, "rows": rows}
-    tag = "cpu" if args.device == "cpu" else torch.cuda.get_device_name(args.device).replace(" ", "_")
-    path = Path(__file__).parent / "results" / f"diffnet_training_{tag}.json"
+    path = record_path("diffnet_training", args.device)
     write_json_atomic(path, out)
     for r in rows:
         print(f"{r['network']:20s} {r['mode']:22s} {r['train_images_per_s']:8.2f} images/s "

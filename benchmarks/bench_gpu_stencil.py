@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
 from pdedenoise import data, diffusion
 from pdedenoise.results import provenance, write_json_atomic
+from pdedenoise.speed import record_path
 
 K, DT, HEAT_DT = 10.0, 0.2, 0.2
 BYTES_PER_PIXEL_STEP = 8  # float32: read the state once, write it once
@@ -89,8 +89,7 @@ def main(argv=None) -> dict:
     out = {"provenance": provenance(args.device), "shape": list(u.shape), "dtype": "float32", "steps": steps,
            "repeat": args.repeat, "seconds": time.perf_counter() - t_start, "copy_GB_per_s": copy_rate / 1e9,
            "rows": table}
-    tag = "cpu" if not cuda else torch.cuda.get_device_name(args.device).replace(" ", "_")
-    path = Path(args.out or Path(__file__).parent / "results") / f"gpu_stencil_{tag}.json"
+    path = record_path("gpu_stencil", args.device, args.out)
     write_json_atomic(path, out)
     for name, r in table.items():
         print(f"{name:36s} {r['seconds_per_step'] * 1e3:9.3f} ms/step {r['gpixel_steps_per_s']:8.2f} Gpx-steps/s "

@@ -21,6 +21,15 @@ def results_folder() -> Path:
     return repo_root() / "benchmarks" / "results"
 
 
+def record_path(kind: str, device: str, folder: Path | None = None) -> Path:
+    """Where a benchmark writes its record: ``<folder>/<kind>_<device>.json``, the device ``cpu`` or the CUDA
+    device's name with underscores for spaces (e.g. ``gpu_stencil_NVIDIA_H100_80GB_HBM3.json``)."""
+    import torch
+
+    tag = "cpu" if not str(device).startswith("cuda") else torch.cuda.get_device_name(device).replace(" ", "_")
+    return Path(folder or results_folder()) / f"{kind}_{tag}.json"
+
+
 def load(name: str) -> dict | None:
     """A recorded benchmark (``cpu`` or ``diffnet_training_cpu``), or None when none is recorded."""
     path = results_folder() / f"{name}.json"
