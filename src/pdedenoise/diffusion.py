@@ -214,8 +214,9 @@ def perona_malik(
     raises :class:`StabilityError` unless ``substeps=True``. Without gradients the steps run in place
     on cache-sized strips (:mod:`pdedenoise.solvers.blocked`; for the edge scheme in a fused form, equal to
     the autograd path's numbers to round-off); ``compile=True`` (edge scheme, no gradients) fuses each step
-    into one compiled kernel instead (:mod:`pdedenoise.solvers.compiled`: faster after a first compilation
-    of a few seconds, results equal to round-off).
+    into one compiled kernel instead (:mod:`pdedenoise.solvers.compiled`: results equal to round-off; after
+    a first compilation of a few seconds, faster than the eager strips with the rational g, but slower with
+    the exponential one, whose kernel evaluates four exponentials per pixel: see the book's speed page).
 
     Returns:
         u(steps * dt), shape (N, C, H, W).
