@@ -13,7 +13,8 @@ Tables:
   where exp(-d^2/K^2) would reach subnormal numbers; the pixel-averaged scheme; the opt-in compiled path; the
   general strips and the whole-image step the solver used before), OpenCV's
   ``ximgproc.anisotropicDiffusion`` (3-channel uint8, so its rate counts channel-pixels), MedPy's
-  ``anisotropic_diffusion`` and a plain NumPy loop; learned diffusivities and a 2 x 2 cross-diffusion
+  ``anisotropic_diffusion`` and a plain NumPy loop; learned diffusivities (a spline, a Gaussian RBF expansion,
+  chapter 3's Fields of Experts with its own 10 steps on the image padded by 8) and a 2 x 2 cross-diffusion
   step through the same solver (g of the signed field v has no data-free bound, so by default every step's
   certificate is checked on the data; the unchecked row is the step alone); agreement in grey levels (float32 vs float64, pdedenoise vs MedPy).
 * **Heat**, 1000 steps, dt = 1e-3: one image and a batch of 16 (per pixel), the whole-image step,
@@ -43,6 +44,7 @@ from scipy import ndimage
 from pdedenoise import data, diffusion
 from pdedenoise import diffusivities as G
 from pdedenoise.diffusion import _pm_coefficients
+from pdedenoise.papers.valdivia2024 import method as valdivia
 from pdedenoise.results import provenance, write_json_atomic
 from pdedenoise.solvers import coefficients as C
 from pdedenoise.solvers import blocked, explicit
@@ -137,6 +139,7 @@ def perona_malik_table(img: torch.Tensor, repeat: int) -> tuple[dict, dict]:
     cross = C.FieldBlocks(G.Rational(K), C.StableBlock(2, dt=DT, g_sup=1.0))
     spline = C.EdgeDiffusivity(G.Spline(nodes=21, lo=0.0, hi=4 * K * K, cap=1.0))
     rbf = C.EdgeDiffusivity(G.GaussianRBF(centers=31, lo=0.0, hi=4 * K * K, cap=1.0))
+    foe = valdivia.stable_foe_init(valdivia.make_model("FoE"))  # chapter 3: 30 experts 5x5, splines, 10 steps
     diffusion.perona_malik(img[..., :64, :64], K, DT, 2, compile=True)  # compile before timing
     diffusion.perona_malik(img, K, DT, 1, compile=True)
     diffusion.perona_malik(img, K, DT, 1, "exponential", compile=True)
@@ -159,6 +162,8 @@ def perona_malik_table(img: torch.Tensor, repeat: int) -> tuple[dict, dict]:
             "pdedenoise, learned spline g (cache-blocked)":
                 (lambda: ExplicitFlow(spline, PM_STEPS, DT)(img), work),
             "pdedenoise, learned Gaussian-RBF g (cache-blocked)": (lambda: ExplicitFlow(rbf, PM_STEPS, DT)(img), work),
+            "pdedenoise, chapter 3 Fields of Experts g (30 experts 5x5, splines; whole-image path, 10 steps)":
+                (lambda: foe(img), img.numel() * foe.flow.steps),
             "pdedenoise, 2x2 cross-diffusion g(v) B (whole-image path, stability checked on the data every step)":
                 (lambda: ExplicitFlow(cross, PM_STEPS, DT)(two), work),
             "pdedenoise, 2x2 cross-diffusion g(v) B (whole-image path, unchecked)":
