@@ -329,6 +329,12 @@ class _LaplacianStrip:
         self.nb.sub_(self.ua, alpha=4.0)
 
 
+def _strip_elements(coeff) -> int:
+    """Elements per strip array for ``coeff``: :data:`CONTRAST_STRIP_ELEMENTS` on the fused strips, else
+    :data:`STRIP_ELEMENTS`."""
+    return CONTRAST_STRIP_ELEMENTS if contrast_kind(coeff) else STRIP_ELEMENTS
+
+
 def _images(coeff, index: slice):
     """The coefficients of the images ``index`` of a batch (per-image values sliced, shared ones kept)."""
     from .explicit import Resolved
@@ -369,28 +375,27 @@ def evolve(u: torch.Tensor, coeff, h: float, steps: int, bc: BoundaryCondition =
 
     check_bc(bc)  # the strips below test for "dirichlet" and "neumann" only
     n, c, hh, w = u.shape
-    elements = CONTRAST_STRIP_ELEMENTS if contrast_kind(coeff) else STRIP_ELEMENTS
+    elements = _strip_elements(coeff)
     group = n if u.device.type != "cpu" else max(1, min(n, elements * solver_threads() // max(1, c * hh * w)))
     # the whole path adds a single constant with one fused multiply-add, a per-image one in two operations
     fused = isinstance(coeff, Resolved) and coeff.kind == "constant" and coeff.value.numel() == 1
     with torch.no_grad(), limited(solver_threads()):
         if group >= n:
-            return _evolve_group(u, coeff, h, steps, bc, fused, every, rows, elements)
+            return _evolve_group(u, coeff, h, steps, bc, fused, every, rows)
         out = torch.empty_like(u)
         for i0 in range(0, n, group):
             index = slice(i0, min(n, i0 + group))
             last = i0 + group >= n
             out[index] = _evolve_group(u[index], _images(coeff, index), h, steps, bc, fused,
-                                       every if last else None, rows, elements)
+                                       every if last else None, rows)
     return out
 
 
-def _evolve_group(u, coeff, h: float, steps: int, bc: BoundaryCondition, fused: bool, every, rows,
-                  elements: int | None = None) -> torch.Tensor:
+def _evolve_group(u, coeff, h: float, steps: int, bc: BoundaryCondition, fused: bool, every, rows) -> torch.Tensor:
     from .explicit import Resolved
 
     hh = u.shape[-2]
-    rows = rows or strip_rows(u, elements)
+    rows = rows or strip_rows(u, _strip_elements(coeff))
     constant = isinstance(coeff, Resolved) and coeff.kind == "constant"
     edges = coeff.value if isinstance(coeff, Resolved) and coeff.kind == "edges" else None
     func = coeff if isinstance(coeff, (EdgeFunction, EdgeDiffusivity)) else None
