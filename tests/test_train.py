@@ -159,3 +159,118 @@ def test_sgd_is_plain_gradient_descent():
         torch.testing.assert_close(p.detach(), b - 0.05 * g)
     with pytest.raises(ValueError, match="optimizer must be 'adam' or 'sgd'"):
         fit(model, (x, y), TrainConfig(optimizer="rmsprop", progress=False))
+
+
+# --------------------------------------------------------------------------- long runs in pieces
+
+
+def _pieces_config(ck, **kw):
+    base = dict(epochs=3, batch_size=10, lr=1e-2, lr_final=1e-4, seed=3, progress=False, checkpoint=ck)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_a_run_in_pieces_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
+    """Pieces that end mid-epoch (piece_steps 5 against 7 steps per epoch) and resume on a new model object
+    give the same losses, weights and optimiser state as one call; the caller's state comes back too."""
+    data = _data()
+    whole = _model()
+    h_whole = fit(whole, data, _pieces_config(tmp_path / "whole.pt"))
+    ck = tmp_path / "pieces.pt"
+    calls, h = 0, None
+    curve = {"steps": []}
+    while h is None or not h.complete:
+        model = _model(seed=0 if calls == 0 else calls + 50)  # later calls start elsewhere: weights from the checkpoint
+        h = fit(model, data, _pieces_config(ck, piece_steps=5), state=curve,
+                callback=lambda step, m: curve["steps"].append(step), callback_every=4)
+        calls += 1
+    assert calls == 5 and h.steps == 21
+    assert h.step_loss == h_whole.step_loss  # exactly, not approximately
+    assert torch.equal(model.weight, whole.weight) and torch.equal(model.bias, whole.bias)
+    assert h.train_loss == pytest.approx(h_whole.train_loss, rel=1e-12, abs=0)
+    assert curve["steps"] == [4, 8, 12, 16, 20, 21]  # kept across pieces, each step once
+    assert [(p["first_step"], p["last_step"]) for p in h.pieces] == [(0, 5), (5, 10), (10, 15), (15, 20), (20, 21)]
+    assert [p["ended"] for p in h.pieces] == ["piece_steps"] * 4 + ["complete"]
+
+
+def test_a_time_limit_ends_a_piece_with_a_checkpoint(tmp_path):
+    data = _data()
+    ck = tmp_path / "run.pt"
+    h = fit(_model(), data, _pieces_config(ck, max_seconds=1e-9))  # stops after the first step
+    assert not h.complete and h.steps == 1 and h.pieces[-1]["ended"] == "time limit"
+    assert ck.exists()
+    h2 = fit(_model(seed=7), data, _pieces_config(ck))
+    assert h2.complete and h2.steps == 21
+    assert h2.step_loss == fit(_model(), data, _pieces_config(tmp_path / "b.pt")).step_loss
+
+
+def test_sigterm_saves_after_the_step_in_progress_and_the_run_continues(tmp_path):
+    """A real SIGTERM to this process mid-run: the loop saves after the step it is in and raises; nothing of
+    the steps before it is lost, and the resumed run ends where the uninterrupted one does."""
+    import os
+    import signal
+
+    from pdedenoise.train import TrainingInterrupted
+
+    data = _data()
+    ck = tmp_path / "run.pt"
+
+    def kill_at_step_9(step, model):
+        if step == 9:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(TrainingInterrupted, match="run the same command again"):
+        fit(_model(), data, _pieces_config(ck), callback=kill_at_step_9, callback_every=1)
+    saved = torch.load(ck, weights_only=False)
+    assert saved["history"]["steps"] == 9  # the interval lost is 0 steps: saved right after step 9
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is restored
+    model = _model(seed=11)
+    h = fit(model, data, _pieces_config(ck))
+    ref = _model()
+    assert h.step_loss == fit(ref, data, _pieces_config(tmp_path / "ref.pt")).step_loss
+    assert torch.equal(model.weight, ref.weight)
+    assert [p["ended"] for p in h.pieces] == ["SIGTERM", "complete"]
+
+
+def test_interval_saves_happen_mid_epoch(tmp_path):
+    data = _data(640)  # 64 steps in one epoch
+    ck = tmp_path / "run.pt"
+    saves = []
+    import pdedenoise.train as train_mod
+
+    real = train_mod._save_atomic
+
+    def spy(obj, path):
+        saves.append(obj["batches_taken"])
+        real(obj, path)
+
+    train_mod._save_atomic = spy
+    try:
+        fit(_model(), data, _pieces_config(ck, epochs=1, save_every_seconds=1e-9))
+    finally:
+        train_mod._save_atomic = real
+    assert saves[:3] == [1, 2, 3] and len(saves) == 64  # after every step but the last, then the final save
+
+
+def test_halving_schedule_and_frobenius_loss():
+    """The DiffNet authors' schedule (lr halved after step 0 and every k steps) and their unsquared loss."""
+    from pdedenoise.train import frobenius_loss
+
+    assert [lr_factor(t, 100, 4e-3, None, halve_every=10) for t in (0, 1, 10, 11, 20, 21)] == \
+        [1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+    out, target = torch.zeros(4, 1, 2, 2), torch.full((4, 1, 2, 2), 0.5)
+    assert float(frobenius_loss(out, target)) == pytest.approx((16 * 0.25) ** 0.5 / 4)
+    assert float(frobenius_loss(out, -target)) == 0.0  # relu of the target, as the authors' code
+    model = nn.Linear(2, 1)
+    h = fit(model, (torch.randn(40, 2), torch.randn(40, 1)),
+            TrainConfig(epochs=3, batch_size=10, lr=4e-3, lr_halve_every=5, loss="frobenius", progress=False))
+    assert h.lr == pytest.approx([4e-3 * 0.5, 4e-3 * 0.25, 4e-3 * 0.125])  # after steps 4, 8, 12
+    with pytest.raises(ValueError, match="not both"):
+        TrainConfig(lr_final=1e-5, lr_halve_every=5)
+    with pytest.raises(ValueError, match="set checkpoint"):
+        TrainConfig(max_seconds=10)
+
+
+def test_progress_lines_when_not_on_a_terminal(capsys):
+    fit(_model(), _data(), TrainConfig(epochs=2, batch_size=16, progress=True, log_every_seconds=1e-9, desc="demo"))
+    err = capsys.readouterr().err
+    assert "[demo] step 8/8 (100.0%)" in err and "steps/s" in err and "left" in err

@@ -21,11 +21,26 @@ Jobs (run in the order given, sharing one time budget):
     a timed calibration so the run ends within the remaining budget, and the paper's exponential
     schedule 2e-3 -> 4e-6 spans exactly those steps.
 
-Writes ``results/medium/04_diffnet_long_<job>.json`` (with provenance and a ``tables`` entry of published
-vs reproduced numbers, :func:`pdedenoise.papers.arridge2020.long_run_table`) and the DiffNet weights beside it::
+``discs_authors``
+    Exp. 1 at the paper's size and step count (18 epochs, 1,152 steps) with the training of the authors'
+    public code instead of the paper's text (:data:`pdedenoise.papers.arridge2020.protocol.AUTHORS_CODE`: the
+    unsquared Frobenius loss, Adam 4e-3 halved after the first step and every 10,000, zero ghost pixels).
+    ``--disc-T`` changes the blur time (job ``discs_authors_T<T>``), to test the blur's units.
+``nonoise_full`` / ``1pct_full``
+    Exp. 2 at the authors' code's budget: 50,001 steps of batch 16 on 96x96 crops, ``--n-train`` (default
+    90,000, the paper's size) BSDS500 train+test crops, the authors' loss and schedule. Hours on a CPU, so the
+    run goes in pieces of ``--minutes``: its state is saved atomically every ``--save-minutes``, on SIGTERM and
+    at the end of the piece in ``results/full/04_diffnet_full_<job>.state.pt`` (about 1.3 MB, committed until the
+    run ends, so it continues on another machine); each piece rewrites the run's record with its progress.
+
+Writes ``results/medium/04_diffnet_long_<job>.json`` (``results/full/`` for the jobs at the paper's or the
+authors' full protocol; with provenance and a ``tables`` entry of published vs reproduced numbers,
+:func:`pdedenoise.papers.arridge2020.long_run_table`) and the DiffNet weights beside it::
 
     python tools/record_diffnet_long.py --jobs discs,nonoise --minutes 90 --threads 1
     python tools/record_diffnet_long.py --jobs nonoise --minutes 25 --device cuda   # on a GPU
+    python tools/record_diffnet_long.py --jobs discs_authors --threads 1
+    python tools/record_diffnet_long.py --jobs 1pct_full --precision bf16 --minutes 120   # again to continue
     python tools/record_diffnet_long.py --retable     # rebuild the tables of recorded runs, train nothing
 """
 from __future__ import annotations
@@ -39,6 +54,7 @@ from pdedenoise import data
 from pdedenoise.metrics import psnr
 from pdedenoise.papers.arridge2020 import analysis, method, protocol, published
 from pdedenoise.results import load_results, provenance, results_dir, save_results, write_json_atomic
+from pdedenoise.train import TrainingInterrupted
 from pdedenoise.train import TrainConfig, predict, seconds_per_step
 
 NAME = "04_diffnet_long"
@@ -53,28 +69,81 @@ def time_step(layers: int, crop: int, batch: int, device: str = "cpu", precision
     return seconds_per_step(model, x, x, cfg, steps=12, warmup=3)
 
 
-def run_discs(args, forward: bool = False) -> dict:
+def run_discs(args, forward: bool = False, authors: bool = False) -> dict:
     L = protocol.LONG_RUNS
     size, n_train, n_test, epochs, layers = L["disc_size"], L["disc_train"], L["disc_test"], args.disc_epochs, L["disc_layers"]
     train = data.discs(n_train, size, seed=args.seed)
     test = data.discs(n_test, size, seed=args.seed + 10_000)
+    T = args.disc_T if authors else 1.0
     with torch.no_grad():
-        blur_train, blur_test = protocol.blur(train), protocol.blur(test)
-    job = "discs_forward" if forward else "discs"
+        blur_train, blur_test = protocol.blur(train, T), protocol.blur(test, T)
+    job = "discs_forward" if forward else "discs_authors" if authors else "discs"
+    if authors and T != 1.0:
+        job += f"_T{T:g}"
     pairs_train, pairs_test = ((train, blur_train), (test, blur_test)) if forward else \
         ((blur_train, train), (blur_test, test))
-    run = analysis.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs,
-                               lr=protocol.TRAINING["diffnet_lr"], layers=layers, seed=args.seed,
-                               curve_every=L["curve_every_discs"], precision=args.precision,
-                               channels_last=args.precision == "bf16",
-                               device=args.device, desc=f"Exp 1 {job}, paper protocol")
-    torch.save(run.model.state_dict(), results_dir(SCALE) / f"{NAME}_{job}.pt")
-    return {"job": job, "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs,
-                                         layers=layers, batch_size=protocol.TRAINING["batch_size"],
-                                         lr=protocol.TRAINING["diffnet_lr"], precision=args.precision),
+    training = dict(lr=protocol.TRAINING["diffnet_lr"])
+    if authors:
+        A = protocol.AUTHORS_CODE
+        training = dict(lr=A["lr"], loss=A["loss"], lr_halve_every=A["lr_halve_every"], bc=A["bc"])
+    scale = "full" if authors else SCALE
+    run = analysis.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs, layers=layers, seed=args.seed,
+                                  curve_every=L["curve_every_discs"], precision=args.precision,
+                                  channels_last=args.precision == "bf16", device=args.device,
+                                  desc=f"Exp 1 {job}, {'authors code' if authors else 'paper protocol'}",
+                                  **training)
+    torch.save(run.model.state_dict(), results_dir(scale) / f"{NAME}_{job}.pt")
+    return {"job": job, "scale": scale,
+            "protocol": dict(size=size, n_train=n_train, n_test=n_test, seed=args.seed, epochs=epochs,
+                             layers=layers, batch_size=protocol.TRAINING["batch_size"], blur_T=T,
+                             precision=args.precision, training="authors' code" if authors else "paper",
+                             **{k: v for k, v in training.items()}),
             "input_psnr": float(psnr(pairs_test[0], pairs_test[1], 1.0).mean()), "summary": run.summary(),
             "curve": run.curve, "dts": run.model.dts,
             "published": {k: v.value for k, v in published.DECONVOLUTION.items()} if not forward else {}}
+
+
+FULL_NAME = "04_diffnet_full"
+
+
+def run_full(args, job: str, started: dict) -> dict:
+    """Exp. 2 at the authors' code's budget, one piece of ``--minutes``; None while the run is not finished."""
+    level = {"nonoise_full": 0.0, "1pct_full": 1e-2}[job]
+    A = protocol.AUTHORS_CODE
+    crop = protocol.SCALES["full"]["crop"]
+    out_dir = results_dir("full")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = out_dir / f"{FULL_NAME}_{job}.state.pt"
+    t0 = time.perf_counter()
+    n_train = args.n_train_full
+    train_clean = protocol.bsds_crops("train", crop, n_train, seed=args.seed)
+    test_clean = protocol.bsds_crops("test", crop, args.n_test, seed=args.seed)
+    train = protocol.make_pairs(train_clean, "inverse", level, seed=args.seed + 1)
+    test = protocol.make_pairs(test_clean, "inverse", level, seed=args.seed + 2)
+    del train_clean
+    print(f"[{job}] data ready in {time.perf_counter() - t0:.0f} s: {n_train:,} training and {args.n_test:,} "
+          f"test crops of {crop}px", flush=True)
+    run = analysis.train_and_test("diffnet", train, test, epochs=None, max_steps=A["steps"], lr=A["lr"],
+                                  loss=A["loss"], lr_halve_every=A["lr_halve_every"], bc=A["bc"], seed=args.seed,
+                                  curve_every=args.curve_every, device=args.device, desc=f"Exp 2 {job}",
+                                  precision=args.precision, channels_last=args.precision == "bf16",
+                                  checkpoint=state, max_seconds=60 * args.minutes,
+                                  save_every_seconds=60 * args.save_minutes,
+                                  piece_info={k: started[k] for k in ("commit", "date", "device") if k in started})
+    h = run.history
+    record = {"job": job, "scale": "full", "noise": level, "complete": h.complete, "steps_done": h.steps,
+              "protocol": dict(crop=crop, n_train=n_train, n_test=args.n_test, seed=args.seed, steps=A["steps"],
+                               batch_size=A["batch_size"], lr=A["lr"], lr_halve_every=A["lr_halve_every"],
+                               loss=A["loss"], bc=A["bc"], precision=args.precision, paper_steps=protocol.PAPER_STEPS,
+                               epochs_equivalent=A["steps"] * A["batch_size"] / n_train),
+              "pieces": h.pieces, "wall_seconds_all_pieces": h.wall_seconds,
+              "input_psnr": float(psnr(test[0], test[1], 1.0).mean()), "summary": run.summary(), "curve": run.curve,
+              "dts": run.model.dts}
+    if h.complete:
+        torch.save(run.model.state_dict(), out_dir / f"{FULL_NAME}_{job}.pt")
+        key = {"nonoise_full": "DiffNet, no noise, mean test PSNR", "1pct_full": "DiffNet, 1% noise, mean test PSNR"}[job]
+        record["published"] = {key: published.INVERSE[key].value}
+    return record
 
 
 def run_inverse(args, job: str, seconds: float) -> dict:
@@ -118,12 +187,18 @@ def run_inverse(args, job: str, seconds: float) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--jobs", default="discs,nonoise", help="comma-separated: discs, discs_forward, nonoise, 1pct")
+    ap.add_argument("--jobs", default="discs,nonoise",
+                    help="comma-separated: discs, discs_forward, discs_authors, nonoise, 1pct, nonoise_full, 1pct_full")
     ap.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget for all jobs together")
     ap.add_argument("--crop", type=int, default=protocol.LONG_RUNS["crop"])
     ap.add_argument("--n-train", type=int, default=protocol.LONG_RUNS["n_train"])
     ap.add_argument("--n-test", type=int, default=protocol.LONG_RUNS["n_test"])
     ap.add_argument("--disc-epochs", type=int, default=protocol.TRAINING["epochs"], help="Exp. 1 epochs (paper: 18)")
+    ap.add_argument("--disc-T", type=float, default=1.0, help="blur time of the discs_authors job (paper: 1)")
+    ap.add_argument("--n-train-full", type=int, default=protocol.SCALES["full"]["n_train"],
+                    help="full jobs: training crops (paper: 90,000)")
+    ap.add_argument("--save-minutes", type=float, default=10.0, help="full jobs: minutes between saved states")
+    ap.add_argument("--curve-every", type=int, default=1000, help="full jobs: steps between test-curve points")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per process")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -148,20 +223,31 @@ def main(argv=None) -> None:
     started = provenance(args.device)  # the commit that runs, even if the checkout moves on during the hours
     for job in args.jobs.split(","):
         t0 = time.perf_counter()
-        if job in ("discs", "discs_forward"):
-            out = run_discs(args, forward=job == "discs_forward")
+        if job in ("discs", "discs_forward", "discs_authors"):
+            out = run_discs(args, forward=job == "discs_forward", authors=job == "discs_authors")
+        elif job in ("nonoise_full", "1pct_full"):
+            try:
+                out = run_full(args, job, started)
+            except TrainingInterrupted as exc:
+                raise SystemExit(f"[{job}] {exc}") from None
+            path = save_results(f"{FULL_NAME}_{job}", "full", out, device=args.device, provenance_at_start=started)
+            print(f"[{job}] {'complete' if out['complete'] else 'piece ended'} at step {out['steps_done']:,}: "
+                  f"{out['summary']['mean_psnr']:.2f} dB -> {path}", flush=True)
+            continue
         elif job in ("nonoise", "1pct"):
             left = deadline - time.monotonic()
             if left < 120:
                 raise SystemExit(f"[{job}] less than 2 minutes left of --minutes {args.minutes}; give more time")
             out = run_inverse(args, job, left)
         else:
-            raise SystemExit(f"unknown job {job!r}; use discs, discs_forward, nonoise or 1pct")
+            raise SystemExit(f"unknown job {job!r}; use discs, discs_forward, discs_authors, nonoise, 1pct, "
+                             "nonoise_full or 1pct_full")
         out["wall_seconds"] = time.perf_counter() - t0
         out["threads"] = args.threads
         if job != "discs_forward":
-            out["tables"] = {job: analysis.long_run_table(out)}
-        path = save_results(f"{NAME}_{job}", SCALE, out, device=args.device, provenance_at_start=started)
+            out["tables"] = {out["job"]: analysis.long_run_table(out)}
+        path = save_results(f"{NAME}_{out['job']}", out.get("scale", SCALE), out, device=args.device,
+                            provenance_at_start=started)
         print(f"[{job}] {out['summary']['mean_psnr']:.2f} dB in {out['wall_seconds'] / 60:.1f} min -> {path}", flush=True)
 
 

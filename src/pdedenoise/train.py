@@ -11,27 +11,43 @@ Any model that maps an input batch to an output batch trains with :func:`fit`::
 * **Seeds**: :func:`seed_everything` seeds Python, NumPy and torch; call it before building the
   model so its initial weights are reproducible too (``fit`` reseeds torch itself for the
   shuffling and any randomness inside the model).
-* **Learning rate**: Adam (or plain gradient descent, ``optimizer="sgd"``) with a constant rate, or an
+* **Learning rate**: Adam (or plain gradient descent, ``optimizer="sgd"``) with a constant rate, an
   exponential decay from ``lr`` to ``lr_final`` over all optimiser steps
-  (``lr_t = lr (lr_final / lr)^(t / (T - 1))``).
+  (``lr_t = lr (lr_final / lr)^(t / (T - 1))``), or halvings every ``lr_halve_every`` steps
+  (``lr_t = lr 0.5^ceil(t / lr_halve_every)``: the schedule of Arridge and Hauptmann's DiffNet code, which
+  halves after its first step and then after every ``lr_halve_every``-th).
 * **Length**: ``epochs``, or ``max_steps`` optimiser steps (then the epochs follow from the data
   size: a fixed compute budget for any training-set size), or both (whichever ends first).
-* **Checkpoints**: with ``config.checkpoint`` set, model, optimiser, schedule, history and the
-  shuffling generator are written atomically after every ``checkpoint_every`` epochs and at the end,
-  and a run whose checkpoint exists resumes from it (``resume=True``): an interrupted run ends with
-  the same weights as an uninterrupted one.
+* **Checkpoints**: with ``config.checkpoint`` set, model, optimiser, schedule, history, the shuffling
+  generator (as it was at the start of the epoch in progress, with the number of batches taken) and the
+  caller's ``state`` are written atomically after every ``checkpoint_every`` epochs, every
+  ``save_every_seconds`` of wall time (also mid-epoch), on SIGTERM and at the end, and a run whose
+  checkpoint exists resumes from it (``resume=True``): a resumed run equals an uninterrupted one bit for
+  bit (tested), and a killed run loses at most the interval since the last save.
+* **Pieces**: a long run is a series of calls: ``max_seconds`` (or ``piece_steps``) ends one call early with
+  a checkpoint, and the next call continues it, on this machine or another (the checkpoint is
+  device-independent). :attr:`History.complete` says whether the run reached its end;
+  :attr:`History.pieces` records each piece's steps, wall time, device and threads.
+* **Progress**: a tqdm bar on a terminal; elsewhere (a log file, a notebook run by papermill) one line
+  every ``log_every_seconds`` with the step, the rate, the loss and the time left.
 * **History**: per-step training loss and per-epoch mean training loss, validation loss, learning
   rate, wall time and throughput (images/s), returned as :class:`History`.
 * **Callback**: ``fit(..., callback=f, callback_every=k)`` calls ``f(step, model)`` after every
   ``k``-th optimiser step and after the last one (``step`` counts from 1), e.g. to record a test
   curve during a long run; the model is in eval mode during the call and back in train mode after.
 
-The loss is the mean squared error unless ``config.loss`` is another callable ``loss(out, target)``.
+The loss is the mean squared error unless ``config.loss`` names another (``"l1"``, ``"frobenius"``: the
+unsquared Frobenius norm of the batch's error divided by the batch size, as in Arridge and Hauptmann's
+DiffNet code) or is a callable ``loss(out, target)``.
 """
 from __future__ import annotations
 
 import math
+import os
 import random
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,10 +91,18 @@ class TrainConfig:
         channels_last: keep images and convolution weights in channels-last memory order (faster
             convolutions on CPUs and recent GPUs; same numbers up to round-off).
         optimizer: ``"adam"``, or ``"sgd"`` (plain gradient descent: no momentum, e.g. a paper's protocol).
+        lr_halve_every: halve the rate after the first step and every this many steps after it
+            (``lr 0.5^ceil(t / lr_halve_every)``); not together with ``lr_final``.
         checkpoint: file to write checkpoints to and resume from; None for none.
         checkpoint_every: epochs between checkpoints.
+        save_every_seconds: also save a checkpoint after the first step that ends this many seconds after
+            the last save (mid-epoch too); None: only at epoch ends, on SIGTERM and at the end.
+        max_seconds: end this call (with a checkpoint) after the first step past this many seconds of wall
+            time; the next call resumes. None: no limit.
+        piece_steps: end this call (with a checkpoint) after this many optimiser steps; None: no limit.
         resume: continue from ``checkpoint`` when it exists.
-        progress: show a tqdm progress bar.
+        progress: show progress (a tqdm bar on a terminal, else a line every ``log_every_seconds``).
+        log_every_seconds: seconds between progress lines when not on a terminal.
         desc: label of the progress bar.
     """
 
@@ -95,10 +119,15 @@ class TrainConfig:
     precision: str = "float32"
     channels_last: bool = False
     optimizer: str = "adam"
+    lr_halve_every: int | None = None
     checkpoint: Union[str, Path, None] = None
     checkpoint_every: int = 1
+    save_every_seconds: float | None = None
+    max_seconds: float | None = None
+    piece_steps: int | None = None
     resume: bool = True
     progress: bool = True
+    log_every_seconds: float = 60.0
     desc: str = "train"
 
     def __post_init__(self):
@@ -116,6 +145,19 @@ class TrainConfig:
         if self.grad_clip is not None:
             validate.positive("grad_clip", self.grad_clip)
         validate.count("checkpoint_every", self.checkpoint_every, 1)
+        if self.lr_halve_every is not None:
+            validate.count("lr_halve_every", self.lr_halve_every, 1)
+            if self.lr_final is not None:
+                raise ValueError("set lr_final (exponential decay) or lr_halve_every (halvings), not both")
+        for name in ("save_every_seconds", "max_seconds"):
+            if getattr(self, name) is not None:
+                validate.positive(name, getattr(self, name))
+        if self.piece_steps is not None:
+            validate.count("piece_steps", self.piece_steps, 1)
+        validate.positive("log_every_seconds", self.log_every_seconds)
+        if (self.max_seconds is not None or self.piece_steps is not None) and self.checkpoint is None:
+            raise ValueError("max_seconds and piece_steps end a run early: set checkpoint so the next call can "
+                             "continue it")
 
 
 @dataclass
@@ -130,6 +172,12 @@ class History:
     images_per_s: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
     steps: int = 0
+    #: whether the run reached its last step (False after a piece that ended early, see ``max_seconds``)
+    complete: bool = False
+    #: one dict per call of :func:`fit` that trained: ``first_step``, ``last_step``, ``seconds``, ``device``,
+    #: ``threads``, ``ended`` ("complete", "time limit", "piece_steps", "SIGTERM", or "killed": the process ended without a
+    #: last save, and the next piece resumed from an interval save)
+    pieces: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,6 +185,11 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> "History":
         return cls(**d)
+
+    @property
+    def wall_seconds(self) -> float:
+        """Wall time of all pieces together (training, callbacks and saves)."""
+        return float(sum(p["seconds"] for p in self.pieces))
 
     @property
     def throughput(self) -> float:
@@ -153,7 +206,15 @@ def _loss_fn(loss: Union[str, Callable]) -> Callable:
         return F.mse_loss
     if loss == "l1":
         return F.l1_loss
-    raise ValueError(f"unknown loss {loss!r}; use 'mse', 'l1' or a callable")
+    if loss == "frobenius":
+        return frobenius_loss
+    raise ValueError(f"unknown loss {loss!r}; use 'mse', 'l1', 'frobenius' or a callable")
+
+
+def frobenius_loss(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``||relu(target) - out||_F / N`` for (N, ...) batches: the unsquared norm of the whole batch's error over
+    the batch size, the loss of Arridge and Hauptmann's DiffNet code (``tf.norm(relu(true) - y) / bSize``)."""
+    return torch.linalg.vector_norm(F.relu(target) - out) / out.shape[0]
 
 
 def as_dataset(data: Data) -> Dataset:
@@ -167,8 +228,11 @@ def as_dataset(data: Data) -> Dataset:
     raise TypeError("data must be a torch Dataset or a pair (inputs, targets) of tensors")
 
 
-def lr_factor(step: int, total_steps: int, lr: float, lr_final: float | None) -> float:
-    """Multiplier of ``lr`` at ``step`` (0-based) for an exponential decay to ``lr_final``."""
+def lr_factor(step: int, total_steps: int, lr: float, lr_final: float | None, halve_every: int | None = None) -> float:
+    """Multiplier of ``lr`` at ``step`` (0-based): an exponential decay to ``lr_final``, or halvings
+    ``0.5^ceil(step / halve_every)`` (1 at step 0, 1/2 for steps 1 ... halve_every, 1/4 after)."""
+    if halve_every is not None:
+        return 0.5 ** math.ceil(step / halve_every)
     if lr_final is None or total_steps <= 1:
         return 1.0
     return (lr_final / lr) ** (min(step, total_steps - 1) / (total_steps - 1))
@@ -268,7 +332,7 @@ class CheckpointMismatch(ValueError):
 
 #: the settings that change what a run computes: a checkpoint made with other values is not resumed
 _RUN_FIELDS = ("epochs", "batch_size", "lr", "lr_final", "max_steps", "weight_decay", "grad_clip", "seed",
-               "precision", "channels_last", "optimizer")
+               "precision", "channels_last", "optimizer", "lr_halve_every")
 
 
 def _fingerprint(cfg: TrainConfig, dataset: Dataset, model: nn.Module) -> dict:
@@ -286,6 +350,7 @@ def _require_same_run(path: Path, stored: dict | None, current: dict) -> None:
     if stored is None:
         raise CheckpointMismatch(f"{path} records no run configuration (made by an older version?): delete it to "
                                  "start afresh, or pass resume=False")
+    # a field added after the checkpoint was made counts as its default (None)
     diff = [k for k in current if stored.get(k) != current[k]]
     if diff:
         shown = "; ".join(f"{k}: {stored.get(k)!r} there, {current[k]!r} here" if k != "model"
@@ -309,8 +374,76 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
                          "be truncated: delete it to start afresh, or pass resume=False") from exc
 
 
+class _Progress:
+    """Progress of a run: a tqdm bar on a terminal, else a line every ``every`` seconds (step, rate, loss, time left)."""
+
+    def __init__(self, total: int, initial: int, desc: str, every: float, enabled: bool):
+        self.total, self.done, self.desc, self.every = total, initial, desc, every
+        self.bar, self.t0, self.first, self.last = None, time.perf_counter(), initial, time.perf_counter()
+        if not enabled:
+            self.every = None
+        elif sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, leave=False)
+
+    def update(self, loss: float, lr: float) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{loss:.3g}", lr=f"{lr:.2g}")
+            return
+        now = time.perf_counter()
+        if self.every is None or (now - self.last < self.every and self.done < self.total):
+            return
+        self.last = now
+        rate = (self.done - self.first) / max(now - self.t0, 1e-9)
+        left = (self.total - self.done) / rate if rate > 0 else float("inf")
+        print(f"[{self.desc}] step {self.done:,}/{self.total:,} ({self.done / self.total:.1%}), {rate:.2f} steps/s, "
+              f"loss {loss:.4g}, lr {lr:.2g}, {_duration(left)} left", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    return f"{h}h{rem // 60:02d}m" if h else f"{rem // 60}m{rem % 60:02d}s"
+
+
+class _SigtermFlag:
+    """While active (main thread only), SIGTERM sets ``raised`` instead of killing the process, so the loop can
+    save its state after the step in progress; the previous handler is restored on exit."""
+
+    def __init__(self):
+        self.raised = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+        return False
+
+
+class TrainingInterrupted(RuntimeError):
+    """A run got SIGTERM: its state was saved after the step in progress, and the next call resumes it."""
+
+
 def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: Data | None = None,
-        callback: Callable[[int, nn.Module], None] | None = None, callback_every: int = 100) -> History:
+        callback: Callable[[int, nn.Module], None] | None = None, callback_every: int = 100,
+        state: dict | None = None, piece_info: dict | None = None) -> History:
     """Train ``model`` in place with Adam (or ``config.optimizer``) on ``train``; return the :class:`History`.
 
     Args:
@@ -321,13 +454,19 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
         callback: ``callback(step, model)``, called after every ``callback_every``-th step and
             after the last step (in eval mode, without gradients).
         callback_every: steps between callback calls (>= 1).
+        state: the caller's own record of the run (e.g. a test curve the callback appends to): saved with
+            every checkpoint and, on resume, updated in place from it. Plain data and tensors only.
+        piece_info: plain data added to this call's entry of :attr:`History.pieces` (e.g. the commit and the
+            machine that ran it).
+
+    A piece that ends early (``max_seconds``, ``piece_steps``) returns with ``History.complete`` False; a
+    SIGTERM saves and raises :class:`TrainingInterrupted`.
     """
     cfg = config or TrainConfig()
     if cfg.epochs is None and cfg.max_steps is None:
         raise ValueError("set epochs or max_steps")
     if callback is not None and callback_every < 1:
         raise ValueError(f"callback_every must be >= 1, got {callback_every}")
-    device = torch.device(cfg.device)
     dataset = as_dataset(train)
     steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
     if steps_per_epoch == 0:
@@ -338,79 +477,141 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
     gen = torch.Generator().manual_seed(cfg.seed)
     step = Stepper(model, cfg)
     opt = step.opt
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(t, total_steps, cfg.lr, cfg.lr_final))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: lr_factor(t, total_steps, cfg.lr, cfg.lr_final, cfg.lr_halve_every))
     history = History()
-    start_epoch = 0
+    start_epoch, skip, partial = 0, 0, {"running": 0.0, "seen": 0, "seconds": 0.0}
+    epoch_gen_state = gen.get_state()
 
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
     fingerprint = _fingerprint(cfg, dataset, model)
     if ckpt is not None and cfg.resume and ckpt.exists():
-        state = load_checkpoint(ckpt, device)
-        _require_same_run(ckpt, state.get("fingerprint"), fingerprint)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        history = History.from_dict(state["history"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch = state["epoch"]
+        saved = load_checkpoint(ckpt, step.device)
+        _require_same_run(ckpt, saved.get("fingerprint"), fingerprint)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        history = History.from_dict(saved["history"])
+        torch.set_rng_state(saved["torch_rng"])
+        start_epoch = saved["epoch"]
+        if "epoch_generator" in saved:  # saved mid-epoch (or at an epoch's end, with 0 batches taken)
+            epoch_gen_state, skip, partial = saved["epoch_generator"], saved["batches_taken"], saved["partial"]
+        else:  # made by a version that saved at epoch ends only
+            epoch_gen_state = saved["generator"]
+        gen.set_state(epoch_gen_state)
+        if state is not None and "caller_state" in saved:
+            state.clear()
+            state.update(saved["caller_state"])
 
-    def save(epoch: int) -> None:
-        if ckpt is not None:
-            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                          "history": history.to_dict(), "generator": gen.get_state(),
-                          "torch_rng": torch.get_rng_state(), "epoch": epoch, "config": asdict(cfg)
-                          | {"loss": str(cfg.loss), "checkpoint": str(cfg.checkpoint)},
-                          "fingerprint": fingerprint}, ckpt)
+    def save(epoch: int, batches_taken: int, acc: dict) -> None:
+        if ckpt is None:
+            return
+        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                      "history": history.to_dict(), "generator": gen.get_state(), "epoch_generator": epoch_gen_state,
+                      "batches_taken": batches_taken, "partial": dict(acc), "torch_rng": torch.get_rng_state(),
+                      "epoch": epoch, "config": asdict(cfg) | {"loss": str(cfg.loss), "checkpoint": str(cfg.checkpoint)},
+                      "fingerprint": fingerprint, "caller_state": state if state is not None else {}}, ckpt)
 
-    bar = None
-    if cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=history.steps, desc=cfg.desc, leave=False)
+    piece = {"first_step": history.steps, "last_step": history.steps, "seconds": 0.0, "device": str(step.device),
+             "threads": torch.get_num_threads(), "ended": "complete", **(piece_info or {})}
+    t_piece = time.perf_counter()
+    last_save = t_piece
+    progress = _Progress(total_steps, history.steps, cfg.desc, cfg.log_every_seconds, cfg.progress)
+    ended = None
     model.train()
     try:
-        for epoch in range(start_epoch, epochs):
-            if history.steps >= total_steps:
-                break
-            loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen)
-            t0, seen, running, t_callback = time.perf_counter(), 0, 0.0, 0.0
-            for x, y in loader:
-                if history.steps >= total_steps:
+        with _SigtermFlag() as sigterm:
+            for epoch in range(start_epoch, epochs):
+                if history.steps >= total_steps or ended:
                     break
-                loss = step(x, y)
-                sched.step()
-                value = float(loss)
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"training loss became {value} at step {history.steps}; "
-                                             "lower the learning rate or clip the gradient (grad_clip)")
-                history.step_loss.append(value)
-                history.steps += 1
-                running += value * x.shape[0]
-                seen += x.shape[0]
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{value:.3g}", lr=f"{opt.param_groups[0]['lr']:.2g}")
-                if callback is not None and (history.steps % callback_every == 0 or history.steps == total_steps):
-                    tc = time.perf_counter()
-                    model.eval()
-                    with torch.no_grad():
-                        callback(history.steps, model)
-                    model.train()
-                    t_callback += time.perf_counter() - tc  # not training time
-            dt = time.perf_counter() - t0 - t_callback
-            history.epoch.append(epoch + 1)
-            history.train_loss.append(running / max(seen, 1))
-            history.val_loss.append(evaluate(model, val, cfg.batch_size, cfg.device, step.loss_fn) if val is not None
-                                    else float("nan"))
-            history.lr.append(opt.param_groups[0]["lr"])
-            history.seconds.append(dt)
-            history.images_per_s.append(seen / dt if dt > 0 else float("nan"))
-            if (epoch + 1) % cfg.checkpoint_every == 0:
-                save(epoch + 1)
+                if epoch > start_epoch or skip == 0:
+                    epoch_gen_state = gen.get_state()
+                    skip_now, acc = 0, {"running": 0.0, "seen": 0, "seconds": 0.0}
+                else:  # resume inside this epoch: replay its shuffle, skip the batches already taken
+                    gen.set_state(epoch_gen_state)
+                    skip_now, acc = skip, dict(partial)
+                loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=gen)
+                taken = 0
+                t0, t_callback = time.perf_counter(), 0.0
+                for x, y in loader:
+                    if taken < skip_now:
+                        taken += 1
+                        continue
+                    if history.steps >= total_steps:
+                        break
+                    loss = step(x, y)
+                    sched.step()
+                    value = float(loss)
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"training loss became {value} at step {history.steps}; "
+                                                 "lower the learning rate or clip the gradient (grad_clip)")
+                    history.step_loss.append(value)
+                    history.steps += 1
+                    taken += 1
+                    acc["running"] += value * x.shape[0]
+                    acc["seen"] += x.shape[0]
+                    progress.update(value, opt.param_groups[0]["lr"])
+                    if callback is not None and (history.steps % callback_every == 0 or history.steps == total_steps):
+                        tc = time.perf_counter()
+                        model.eval()
+                        with torch.no_grad():
+                            callback(history.steps, model)
+                        model.train()
+                        t_callback += time.perf_counter() - tc  # not training time
+                    now = time.perf_counter()
+                    if history.steps < total_steps and taken < steps_per_epoch:
+                        if sigterm.raised:
+                            ended = "SIGTERM"
+                        elif cfg.max_seconds is not None and now - t_piece >= cfg.max_seconds:
+                            ended = "time limit"
+                        elif cfg.piece_steps is not None and history.steps - piece["first_step"] >= cfg.piece_steps:
+                            ended = "piece_steps"
+                        if ended or (cfg.save_every_seconds is not None and now - last_save >= cfg.save_every_seconds):
+                            acc_now = dict(acc, seconds=acc["seconds"] + now - t0 - t_callback)
+                            piece.update(last_step=history.steps, seconds=now - t_piece, ended=ended or "killed")
+                            history.pieces.append(dict(piece))
+                            save(epoch, taken, acc_now)
+                            history.pieces.pop()
+                            last_save = time.perf_counter()
+                            if ended:
+                                break
+                if ended:
+                    break
+                dt = acc["seconds"] + time.perf_counter() - t0 - t_callback
+                history.epoch.append(epoch + 1)
+                history.train_loss.append(acc["running"] / max(acc["seen"], 1))
+                history.val_loss.append(evaluate(model, val, cfg.batch_size, cfg.device, step.loss_fn)
+                                        if val is not None else float("nan"))
+                history.lr.append(opt.param_groups[0]["lr"])
+                history.seconds.append(dt)
+                history.images_per_s.append(acc["seen"] / dt if dt > 0 else float("nan"))
+                epoch_gen_state = gen.get_state()
+                done = history.steps >= total_steps
+                if not done:
+                    if sigterm.raised:
+                        ended = "SIGTERM"
+                    elif cfg.max_seconds is not None and time.perf_counter() - t_piece >= cfg.max_seconds:
+                        ended = "time limit"
+                    elif cfg.piece_steps is not None and history.steps - piece["first_step"] >= cfg.piece_steps:
+                        ended = "piece_steps"
+                now = time.perf_counter()
+                if not done and (ended or (epoch + 1) % cfg.checkpoint_every == 0 or
+                                 (cfg.save_every_seconds is not None and now - last_save >= cfg.save_every_seconds)):
+                    piece.update(last_step=history.steps, seconds=now - t_piece, ended=ended or "killed")
+                    history.pieces.append(dict(piece))
+                    save(epoch + 1, 0, {"running": 0.0, "seen": 0, "seconds": 0.0})
+                    history.pieces.pop()
+                    last_save = time.perf_counter()
     finally:
-        if bar is not None:
-            bar.close()
-    save(len(history.epoch))
+        progress.close()
+    history.complete = ended is None and history.steps >= total_steps
+    piece.update(last_step=history.steps, seconds=time.perf_counter() - t_piece, ended=ended or "complete")
+    if piece["last_step"] > piece["first_step"] or not history.pieces:
+        history.pieces.append(piece)
+    if ended is None:
+        save(len(history.epoch), 0, {"running": 0.0, "seen": 0, "seconds": 0.0})
     model.eval()
+    if ended == "SIGTERM":
+        raise TrainingInterrupted(f"SIGTERM at step {history.steps:,} of {total_steps:,}: the state is saved in "
+                                  f"{ckpt}; run the same command again to continue")
     return history

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -12,7 +13,7 @@ import torch
 from ...metrics import psnr, relative_error
 from ...models.diffnet import count_parameters
 from ...records import Claim, Published, compare
-from ...train import History, TrainConfig, fit, predict
+from ...train import History, TrainConfig, fit, load_checkpoint, predict
 from .method import make_model
 from .protocol import PAPER_STEPS, TOLERANCES
 from .published import CLAIMS, DECONVOLUTION, INVERSE
@@ -47,7 +48,10 @@ def train_and_test(kind: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
                    epochs: int | None, lr: tuple[float, float], batch_size: int = 16, max_steps: int | None = None,
                    layers: int = 5, unet_width: int = 64, seed: int = 0, device: str = "cpu",
                    progress: bool = True, desc: str | None = None, curve_every: int | None = None,
-                   init: str = "glorot", precision: str = "float32", channels_last: bool = False) -> Run:
+                   init: str = "glorot", precision: str = "float32", channels_last: bool = False,
+                   loss: str = "mse", lr_halve_every: int | None = None, bc: str = "neumann",
+                   checkpoint=None, max_seconds: float | None = None,
+                   save_every_seconds: float | None = None, piece_info: dict | None = None) -> Run:
     """Build, train (Adam, exponential lr decay ``lr[0] -> lr[1]``, MSE) and test one model.
 
     With ``curve_every`` the mean test PSNR is also taken before training and after every
@@ -55,23 +59,34 @@ def train_and_test(kind: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
     initialisation (``"glorot"``, the authors', or ``"identity"``; ignored for the U-Net).
     ``precision`` and ``channels_last`` are the training loop's opt-in speed modes
     (:class:`pdedenoise.train.TrainConfig`).
+
+    The authors' code differs from the paper's text: ``loss="frobenius"`` with ``lr = (4e-3, None)`` and
+    ``lr_halve_every=10_000`` is its loss and schedule, ``bc="dirichlet"`` its zero ghost pixels.
+    ``checkpoint`` / ``max_seconds`` / ``save_every_seconds`` make the run resumable in pieces
+    (:func:`pdedenoise.train.fit`; the test curve is kept in the checkpoint); a piece that ends early returns a
+    :class:`Run` whose ``history.complete`` is False and whose test numbers are those of the weights so far.
     """
     t0 = time.perf_counter()
-    model = make_model(kind, layers, unet_width, seed=seed, init=init)
+    model = make_model(kind, layers, unet_width, bc=bc, seed=seed, init=init)
     cfg = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr[0], lr_final=lr[1],
                       seed=seed, device=device, progress=progress, desc=desc or kind, precision=precision,
-                      channels_last=channels_last)
+                      channels_last=channels_last, loss=loss, lr_halve_every=lr_halve_every, checkpoint=checkpoint,
+                      max_seconds=max_seconds, save_every_seconds=save_every_seconds)
     curve: dict = {"step": [], "mean_psnr": [], "seconds": []}
+    resumed = {"seconds": 0.0}  # wall time of earlier pieces, so the curve's seconds run on across pieces
 
     def record(step: int, net: torch.nn.Module) -> None:
         out = predict(net, test[0], batch_size=32, device=device)
         curve["step"].append(step)
         curve["mean_psnr"].append(float(psnr(out, test[1], data_range=1.0).mean()))
-        curve["seconds"].append(time.perf_counter() - t0)
+        curve["seconds"].append(resumed["seconds"] + time.perf_counter() - t0)
 
-    if curve_every:
+    if checkpoint is not None and Path(checkpoint).exists():
+        resumed["seconds"] = (load_checkpoint(checkpoint).get("caller_state", {}).get("seconds") or [0.0])[-1]
+    elif curve_every:
         record(0, model.to(device))
-    history = fit(model, train, cfg, callback=record if curve_every else None, callback_every=curve_every or 1)
+    history = fit(model, train, cfg, callback=record if curve_every else None, callback_every=curve_every or 1,
+                  state=curve if checkpoint is not None else None, piece_info=piece_info)
     out = predict(model, test[0], batch_size=32, device=device)
     return Run(kind, model.cpu(), history, out, psnr(out, test[1], data_range=1.0), relative_error(out, test[1]),
                time.perf_counter() - t0, curve if curve_every else {})

@@ -36,6 +36,14 @@ TRAINING = dict(batch_size=16, epochs=18, diffnet_lr=(2e-3, 4e-6), unet_lr=(5e-4
 #: Optimiser steps of the paper's Exp. 2 (90,000 images, 18 epochs, batch 16).
 PAPER_STEPS = math.ceil(90_000 / 16) * 18
 
+#: The training of the authors' public code (imageFlowNet/DiffNet, ``DiffNet_nonlin.trainDiffNet``), where it
+#: differs from the paper's text: the loss ``||relu(true) - output||_F / 16`` (unsquared, over the batch; the
+#: ``"frobenius"`` loss of :func:`pdedenoise.train.frobenius_loss`), Adam from 4e-3 halved after the first step
+#: and after every 10,000th (``lr_halve_every``), 50,001 steps of batch 16, zero ghost pixels in each layer's
+#: stencil (``bc="dirichlet"``), estimators of three 32-channel 3x3 ReLU convolutions and one to 5 channels.
+AUTHORS_CODE = dict(loss="frobenius", lr=(4e-3, None), lr_halve_every=10_000, steps=50_001, batch_size=16,
+                    bc="dirichlet")
+
 #: Verdict tolerances (reproduced, close), fixed before any result: PSNR in dB, DiffNet-minus-U-Net
 #: gaps in dB, relative errors compared as log10 (0.3 = a factor of 2, 1 = a factor of 10).
 TOLERANCES = dict(psnr=(1.0, 3.0), gap=(1.5, 3.0), log_rel=(0.3, 1.0))
