@@ -87,6 +87,7 @@ def run_discs(args, forward: bool = False, authors: bool = False) -> dict:
         A = protocol.AUTHORS_CODE
         training = dict(lr=A["lr"], loss=A["loss"], lr_halve_every=A["lr_halve_every"], bc=A["bc"])
     scale = "full" if authors else SCALE
+    results_dir(scale).mkdir(parents=True, exist_ok=True)
     run = analysis.train_and_test("diffnet", pairs_train, pairs_test, epochs=epochs, layers=layers, seed=args.seed,
                                   curve_every=L["curve_every_discs"], precision=args.precision,
                                   channels_last=args.precision == "bf16", device=args.device,
