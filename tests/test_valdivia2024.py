@@ -271,3 +271,63 @@ def test_diffusivity_against_gradient_in_batches_is_the_mean_per_bin(rng):
         else:
             assert math.isnan(curve[b])
     assert np.isfinite(curve).sum() >= 3 and np.isnan(curve).any()
+
+
+# --------------------------------------------------------------------------- the fused spline evaluation
+
+
+def _experts_with_knots(shape=(2, 30, 9, 11), dtype=torch.float32, seed=0):
+    """Random experts in [0, 1] with every knot, its two float neighbours, 0 and 1 planted."""
+    g = torch.Generator().manual_seed(seed)
+    e = torch.rand(shape, generator=g)
+    knots = torch.linspace(0, 1, M.N_CLASSES + 1)
+    planted = torch.cat([knots, torch.nextafter(knots, torch.tensor(2.0)), torch.nextafter(knots, torch.tensor(-1.0))])
+    e.view(-1)[:planted.numel()] = planted.clamp(0, 1)
+    return e.to(dtype)
+
+
+def test_the_arithmetic_interval_is_the_authors_interval_at_every_knot():
+    """ceil(20 e) - 1 with its one-knot correction gives searchsorted's count of knots passed (low < e <= up)
+    on 2 M random values and on each knot and its float neighbours; the knots it computes are the buffers'."""
+    up = torch.linspace(0, 1, M.N_CLASSES + 1, dtype=torch.float64)[1:].float()
+    assert torch.equal(up, torch.arange(1, M.N_CLASSES + 1, dtype=torch.float32) / M.N_CLASSES)
+    e = torch.cat([torch.rand(2_000_000, generator=torch.Generator().manual_seed(1)), _experts_with_knots().flatten()])
+    passed, k, inside, _ = M._spline_intervals(e)
+    assert torch.equal(passed, torch.searchsorted(up, e))
+    assert torch.equal(inside, (passed < M.N_CLASSES) & (e > torch.cat([torch.zeros(1), up])[k]))
+
+
+@pytest.mark.parametrize("kind", ["splines", "decreasing"])
+@pytest.mark.parametrize("faithful", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_fused_spline_sum_equals_the_reference_in_values_and_gradients(kind, faithful, dtype):
+    d = M.FoEDiffusivity(kind, 30, faithful).to(dtype)
+    with torch.no_grad():
+        d.slopes.normal_(0, 2, generator=torch.Generator().manual_seed(3))
+        d.offsets.normal_(0, 0.5, generator=torch.Generator().manual_seed(4))
+    e = _experts_with_knots(dtype=dtype).requires_grad_()
+    ref, new = d.phi(e).sum(dim=1, keepdim=True), d.phi_sum(e)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(new, ref, atol=tol, rtol=tol / 10)  # round-off of the sum over 30 experts
+    up = torch.randn(ref.shape, generator=torch.Generator().manual_seed(5), dtype=dtype)
+    for a, b in zip(torch.autograd.grad(new, [e, d.slopes, d.offsets], up),
+                    torch.autograd.grad(ref, [e, d.slopes, d.offsets], up)):
+        torch.testing.assert_close(a, b, atol=tol * 10, rtol=tol)
+
+
+def test_the_compiled_spline_kernels_equal_the_eager_ones():
+    d = M.FoEDiffusivity("splines", 6)
+    with torch.no_grad():
+        d.slopes.normal_(0, 2, generator=torch.Generator().manual_seed(3))
+    e = _experts_with_knots((1, 6, 12, 12)).requires_grad_()
+    before = M.use_compiled()
+    try:
+        out = {}
+        for flag in (False, True):
+            M.use_compiled(flag)
+            y = d(e)
+            out[flag] = (y.detach(), *torch.autograd.grad(y.sum(), [e, d.slopes]))
+    finally:
+        M.use_compiled(before)
+    for a, b in zip(out[True], out[False]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

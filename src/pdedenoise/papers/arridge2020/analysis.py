@@ -112,9 +112,10 @@ def long_run_table(record: dict) -> pd.DataFrame:
     STL-10 subset at 96x96, each with the run's steps as a fraction of the paper's in the reason.
     """
     job, summ = record["job"], record["summary"]
-    if job == "discs":
+    if job.startswith("discs"):
         steps = record["curve"]["step"][-1] if record["curve"]["step"] else 0
-        return deconvolution_table(summ["mean_psnr"], summ["mean_rel_error"], f"paper's protocol, {steps} steps, CPU")
+        how = "paper's protocol" if job == "discs" else "the authors' code's loss and schedule"
+        return deconvolution_table(summ["mean_psnr"], summ["mean_rel_error"], f"{how}, {steps} steps, CPU")
     key = {"nonoise": "DiffNet, no noise, mean test PSNR", "1pct": "DiffNet, 1% noise, mean test PSNR"}[job]
     proto = record["protocol"]
     why = (f"{proto['steps']:,} steps ({proto['steps'] / PAPER_STEPS:.0%} of the paper's), "
