@@ -487,10 +487,13 @@ class _Unpadded(nn.Module):
 
 def train(model: M.LearnedDiffusion, pairs: tuple[torch.Tensor, torch.Tensor], steps: int, batch: int,
           seed: int, optimizer: str = "adam", lr: float | None = None, lr_final: float | None = None,
-          progress: bool = True, desc: str = "train") -> dict:
+          progress: bool = True, desc: str = "train", checkpoint=None, max_seconds: float | None = None,
+          save_every_seconds: float | None = None, piece_info: dict | None = None) -> dict:
     """Train ``model`` in place (mean-squared error, :data:`~.protocol.TRAINING`) and return what the run recorded.
 
-    The paper's ablation is ``optimizer="sgd", lr=protocol.TRAINING["paper_lr"], lr_final=None``.
+    The paper's ablation is ``optimizer="sgd", lr=protocol.TRAINING["paper_lr"], lr_final=None``. With
+    ``checkpoint`` the run is resumable in pieces (:func:`pdedenoise.train.fit`): the record's ``complete`` says
+    whether it reached ``steps``, ``pieces`` how it got there.
     """
     seed_everything(seed)
     lr = P.TRAINING["lr"] if lr is None else lr
@@ -498,10 +501,17 @@ def train(model: M.LearnedDiffusion, pairs: tuple[torch.Tensor, torch.Tensor], s
     t0 = time.perf_counter()
     history = fit(_Unpadded(model), pairs, TrainConfig(epochs=None, max_steps=steps, batch_size=batch, lr=lr,
                                                         lr_final=lr_final, optimizer=optimizer, seed=seed,
-                                                        progress=progress, desc=desc))
+                                                        progress=progress, desc=desc, checkpoint=checkpoint,
+                                                        max_seconds=max_seconds,
+                                                        save_every_seconds=save_every_seconds),
+                  piece_info=piece_info)
     model.eval()
-    return {"seconds": time.perf_counter() - t0, "steps": history.steps, "final_loss": history.train_loss[-1],
-            "loss_curve": history.step_loss, "optimizer": optimizer, "lr": lr, "lr_final": lr_final}
+    record = {"seconds": time.perf_counter() - t0, "steps": history.steps,
+              "final_loss": history.train_loss[-1] if history.train_loss else history.step_loss[-1],
+              "loss_curve": history.step_loss, "optimizer": optimizer, "lr": lr, "lr_final": lr_final}
+    if checkpoint is not None:
+        record.update(complete=history.complete, pieces=history.pieces, seconds=history.wall_seconds)
+    return record
 
 
 # --------------------------------------------------------------------------- claims
