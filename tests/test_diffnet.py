@@ -177,3 +177,28 @@ def test_bsds_crops_are_the_splits_and_seeds_the_recorded_runs_used():
                                grey_crops("BSDS500", ["val/*"], 16, 4, seed=4, min_std=0.02))
     with pytest.raises(ValueError, match="unknown split"):
         protocol.bsds_crops("val", 16, 4)
+
+
+def test_exp1_gap_rule_flips_at_its_thresholds():
+    """A hypothesis explains Exp. 1's gap when its run closes 90 % of it, partly from a 0.5 dB gain, else not."""
+    from pdedenoise.papers.arridge2020.analysis import GAP_RULE, gap_verdict
+
+    base, pub = 46.0, 86.0
+    need = base + GAP_RULE["explains"] * (pub - base)
+    assert gap_verdict(base, need + 1e-6, pub) == "explains"
+    assert gap_verdict(base, need - 1e-6, pub) == "partly"
+    assert gap_verdict(base, base + GAP_RULE["partly_db"], pub) == "partly"
+    assert gap_verdict(base, base + GAP_RULE["partly_db"] - 1e-6, pub) == "does not explain"
+    assert gap_verdict(base, base - 3.0, pub) == "does not explain"
+
+
+def test_exp1_hypotheses_table_reads_the_runs():
+    from pdedenoise.papers.arridge2020.analysis import exp1_hypotheses
+
+    def rec(final, steps=(0, 400, 800, 1152), curve=(20.0, 45.0, 45.9, 46.0), inp=30.0):
+        return {"summary": {"mean_psnr": final}, "curve": {"step": list(steps), "mean_psnr": list(curve)},
+                "input_psnr": inp}
+
+    t = exp1_hypotheses(rec(46.0), rec(47.0), (46.0, 46.001), {0.1: rec(85.0)})
+    assert list(t.verdict) == ["does not explain", "partly", "does not explain", "explains"]
+    assert "+1.00" in t.result[1] and "T = 0.1" in t.experiment[3]

@@ -66,3 +66,23 @@ def long_runs_figure(long_runs: dict, side: dict | None = None):
         a.legend(fontsize=7)
     ax[0, 0].set_ylabel("mean test PSNR (dB)")
     return fig
+
+
+def exp1_curves(runs: dict):
+    """Exp. 1's test PSNR against optimiser step for each training tried (label -> long-run record), with the
+    published value and the blurred input's PSNR."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    for i, (label, rec) in enumerate(runs.items()):
+        c = rec["curve"]
+        ax.plot(c["step"], c["mean_psnr"], "o-", ms=2.5, color=f"C{i}", label=label)
+    first = next(iter(runs.values()))
+    ax.axhline(DECONVOLUTION["test PSNR"].value, color="C3", ls="--", label="published")
+    ax.axhline(first["input_psnr"], color="grey", ls=":", label="blurred input")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("mean test PSNR (dB)")
+    ax.set_title("Exp. 1, discs: the paper's training and the authors' code's")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
