@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import nativeconv
+
 #: grid points of the tabulated influence functions (linear interpolation between them)
 TABLE = 2048
 
@@ -30,6 +32,66 @@ def dct_basis(size: int) -> torch.Tensor:
     c[0] /= math.sqrt(2.0)
     atoms = torch.einsum("ai,bj->abij", c, c).reshape(size * size, size, size)
     return atoms[1:].float()
+
+
+def _table_position(z: torch.Tensor, lo: float, step: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row offset ``i0`` (int64, 0..TABLE-2), fraction ``t`` and whether ``z`` lies inside the table (no clamping)."""
+    raw = (z - lo) / step
+    pos = raw.clamp(0, TABLE - 1)
+    i0 = pos.floor().clamp(max=TABLE - 2)
+    return i0.long(), pos - i0, (raw > 0) & (raw < TABLE - 1)
+
+
+def table_interpolation(z: torch.Tensor, values: torch.Tensor, lo: float, step: float) -> torch.Tensor:
+    """Linear interpolation of the rows of ``values`` (F, TABLE) at ``z`` (N, F, H, W), grid ``lo + step k``."""
+    i0, t, _ = _table_position(z, lo, step)
+    rows = (torch.arange(values.shape[0], device=z.device) * TABLE).reshape(1, -1, 1, 1)
+    flat = values.reshape(-1)
+    idx = i0 + rows
+    return flat[idx] * (1 - t) + flat[idx + 1] * t
+
+
+def _table_interpolation_grads(z, values, lo, step, grad):
+    """d/dz (the interval's slope inside the table, 0 where clamped) and d/dvalues (histograms of 1 - t and t)."""
+    i0, t, inside = _table_position(z, lo, step)
+    nf = values.shape[0]
+    rows = (torch.arange(nf, device=z.device) * TABLE).reshape(1, -1, 1, 1)
+    flat = values.reshape(-1)
+    idx = i0 + rows
+    grad_z = grad * (flat[idx + 1] - flat[idx]) / step * inside
+    gv = torch.zeros(nf * TABLE, dtype=grad.dtype, device=grad.device)
+    gv = gv.index_add(0, idx.reshape(-1), (grad * (1 - t)).reshape(-1))
+    gv = gv.index_add(0, (idx + 1).reshape(-1), (grad * t).reshape(-1))
+    return grad_z, gv.reshape(nf, TABLE)
+
+
+_COMPILED: dict = {}
+
+
+def _kernel(name, fn):
+    from ..valdivia2024.method import use_compiled  # one switch for the book's compiled kernels
+
+    if not use_compiled():
+        return fn
+    if name not in _COMPILED:
+        _COMPILED[name] = torch.compile(fn, dynamic=None)
+    return _COMPILED[name]
+
+
+class _TableInterpolation(torch.autograd.Function):
+    """:func:`table_interpolation` with its gradients in closed form (only ``z`` kept), optionally compiled."""
+
+    @staticmethod
+    def forward(ctx, z, values, lo, step):
+        ctx.save_for_backward(z, values)
+        ctx.lo, ctx.step = lo, step
+        return _kernel("forward", table_interpolation)(z, values, lo, step)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, values = ctx.saved_tensors
+        grad_z, grad_v = _kernel("backward", _table_interpolation_grads)(z, values, ctx.lo, ctx.step, grad.contiguous())
+        return grad_z, grad_v, None, None
 
 
 class Stage(nn.Module):
@@ -62,20 +124,17 @@ class Stage(nn.Module):
 
     def phi(self, z: torch.Tensor) -> torch.Tensor:
         """The influence functions on the filter responses (N, F, H, W), by linear interpolation in :meth:`table`
-        (one gather instead of J Gaussians per response; beyond the table's ends, its end values, ~0)."""
+        (one gather instead of J Gaussians per response; beyond the table's ends, its end values, ~0).
+
+        Evaluated by :class:`_TableInterpolation` (closed-form gradients, only ``z`` kept for the backward; equal
+        to the plain gather-and-autograd form :func:`table_interpolation` to round-off, tested)."""
         values, lo, step = self.table()
-        pos = ((z - lo) / step).clamp(0, TABLE - 1)
-        i0 = pos.floor().clamp(max=TABLE - 2)
-        t = pos - i0
-        rows = (torch.arange(values.shape[0], device=z.device) * TABLE).reshape(1, -1, 1, 1)
-        flat = values.reshape(-1)
-        idx = i0.long() + rows
-        return flat[idx] * (1 - t) + flat[idx + 1] * t
+        return _TableInterpolation.apply(z, values, lo, step)
 
     def forward(self, u: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         k, p = self.kernels, self.size // 2
-        z = F.conv2d(u, k, padding=p)
-        back = F.conv_transpose2d(self.phi(z), k, padding=p)
+        z = nativeconv.conv2d(u, k, padding=p)
+        back = nativeconv.conv_transpose2d(self.phi(z), k, padding=p)
         return u - back - torch.exp(self.log_reaction) * (u - f)
 
 

@@ -31,6 +31,7 @@ faithful models therefore run with the solver's check switched off (``check="off
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -38,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import nativeconv
 from ...diffusivities import Diffusivity
 from ...solvers.coefficients import CoefficientModel, Edges
 from ...solvers.explicit import ExplicitFlow, flux_step
@@ -66,39 +68,6 @@ def conv_same(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
     top, bottom = same_pads(x.shape[-2], kh, stride)
     left, right = same_pads(x.shape[-1], kw, stride)
     return F.conv2d(F.pad(x, (left, right, top, bottom)), weight, bias, stride=stride, groups=groups)
-
-
-class _ConvSameNativeBackward(torch.autograd.Function):
-    """:func:`conv_same` (stride 1, no bias) whose backward runs ATen's native convolution instead of oneDNN's: for
-    the experts' one-channel input the oneDNN backward is about 4x slower on CPUs (measured 97 against 23 ms for
-    ten 128² images and 30 filters of 5x5); the forward stays oneDNN's. The same numbers up to float32 round-off."""
-
-    @staticmethod
-    def forward(ctx, x, weight):
-        kh, kw = weight.shape[-2:]
-        top, bottom = same_pads(x.shape[-2], kh, 1)
-        left, right = same_pads(x.shape[-1], kw, 1)
-        xp = F.pad(x, (left, right, top, bottom))
-        ctx.save_for_backward(xp, weight)
-        ctx.pads = (left, right, top, bottom)
-        return F.conv2d(xp, weight)
-
-    @staticmethod
-    def backward(ctx, grad):
-        xp, weight = ctx.saved_tensors
-        left, right, top, bottom = ctx.pads
-        # (torch.backends.mkldnn.flags would also set oneDNN's TF32 switch, which warns on CPU-only builds)
-        enabled = torch._C._get_mkldnn_enabled()
-        torch._C._set_mkldnn_enabled(False)
-        try:
-            gx, gw, _ = torch.ops.aten.convolution_backward(
-                grad.contiguous(), xp, weight, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
-                [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False])
-        finally:
-            torch._C._set_mkldnn_enabled(enabled)
-        if gx is not None:
-            gx = gx[..., top:gx.shape[-2] - bottom, left:gx.shape[-1] - right]
-        return gx, gw
 
 
 def max_pool_same(x: torch.Tensor, kernel: int = 3, stride: int = 2) -> torch.Tensor:
@@ -308,6 +277,8 @@ class FoEDiffusivity(Diffusivity):
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         if self.kind in ("splines", "decreasing"):
+            if _COMPILED.get("reference"):
+                return torch.exp(self.phi(e).sum(dim=1, keepdim=True))
             return torch.exp(self.phi_sum(e))
         if self.kind == "monomials":
             F_ = self.in_features
@@ -403,6 +374,18 @@ def use_compiled(enable: bool | None = None) -> bool:
     return _COMPILED.get("on", os.environ.get("PDEDENOISE_COMPILE", "0") == "1")
 
 
+@contextlib.contextmanager
+def reference_path():
+    """Within the block, FoE models run the earlier, plain path (:meth:`FoEDiffusivity.phi` by lookups, oneDNN's
+    convolution backward): for benchmarks and tests that compare the two."""
+    before = _COMPILED.get("reference", False)
+    _COMPILED["reference"] = True
+    try:
+        yield
+    finally:
+        _COMPILED["reference"] = before
+
+
 def _kernel(name: str, fn):
     if not use_compiled():
         return fn
@@ -442,9 +425,13 @@ class Experts(nn.Module):
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         x = per_image_standardization(u)
-        if x.device.type == "cpu" and torch.is_grad_enabled():
-            return torch.sigmoid(_ConvSameNativeBackward.apply(x, self.conv.weight))
-        return torch.sigmoid(self.conv(x))
+        if _COMPILED.get("reference"):
+            return torch.sigmoid(self.conv(x))
+        # oneDNN's backward is ~4x slower for one input channel (measured 97 against 23 ms for ten 128² images)
+        kh, kw = self.conv.weight.shape[-2:]
+        top, bottom = same_pads(x.shape[-2], kh, 1)
+        left, right = same_pads(x.shape[-1], kw, 1)
+        return torch.sigmoid(nativeconv.conv2d(F.pad(x, (left, right, top, bottom)), self.conv.weight))
 
 
 # --------------------------------------------------------------------------- coefficient models and the flow
