@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/bench_diffnet.py --device $(DEVICE)
+	$(PY) benchmarks/bench_learned.py
 
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab]"

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import nativeconv
+from ... import kernels, nativeconv
 
 #: grid points of the tabulated influence functions (linear interpolation between them)
 TABLE = 2048
@@ -65,19 +65,6 @@ def _table_interpolation_grads(z, values, lo, step, grad):
     return grad_z, gv.reshape(nf, TABLE)
 
 
-_COMPILED: dict = {}
-
-
-def _kernel(name, fn):
-    from ..valdivia2024.method import use_compiled  # one switch for the book's compiled kernels
-
-    if not use_compiled():
-        return fn
-    if name not in _COMPILED:
-        _COMPILED[name] = torch.compile(fn, dynamic=None)
-    return _COMPILED[name]
-
-
 class _TableInterpolation(torch.autograd.Function):
     """:func:`table_interpolation` with its gradients in closed form (only ``z`` kept), optionally compiled."""
 
@@ -85,12 +72,12 @@ class _TableInterpolation(torch.autograd.Function):
     def forward(ctx, z, values, lo, step):
         ctx.save_for_backward(z, values)
         ctx.lo, ctx.step = lo, step
-        return _kernel("forward", table_interpolation)(z, values, lo, step)
+        return kernels.kernel("tnrd table", table_interpolation)(z, values, lo, step)
 
     @staticmethod
     def backward(ctx, grad):
         z, values = ctx.saved_tensors
-        grad_z, grad_v = _kernel("backward", _table_interpolation_grads)(z, values, ctx.lo, ctx.step, grad.contiguous())
+        grad_z, grad_v = kernels.kernel("tnrd table gradients", _table_interpolation_grads)(z, values, ctx.lo, ctx.step, grad.contiguous())
         return grad_z, grad_v, None, None
 
 
@@ -129,12 +116,18 @@ class Stage(nn.Module):
         Evaluated by :class:`_TableInterpolation` (closed-form gradients, only ``z`` kept for the backward; equal
         to the plain gather-and-autograd form :func:`table_interpolation` to round-off, tested)."""
         values, lo, step = self.table()
+        if kernels.reference():
+            return table_interpolation(z, values, lo, step)
         return _TableInterpolation.apply(z, values, lo, step)
 
     def forward(self, u: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         k, p = self.kernels, self.size // 2
-        z = nativeconv.conv2d(u, k, padding=p)
-        back = nativeconv.conv_transpose2d(self.phi(z), k, padding=p)
+        if kernels.reference():
+            z = F.conv2d(u, k, padding=p)
+            back = F.conv_transpose2d(self.phi(z), k, padding=p)
+        else:
+            z = nativeconv.conv2d(u, k, padding=p)
+            back = nativeconv.conv_transpose2d(self.phi(z), k, padding=p)
         return u - back - torch.exp(self.log_reaction) * (u - f)
 
 

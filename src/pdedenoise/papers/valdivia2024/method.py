@@ -31,15 +31,14 @@ faithful models therefore run with the solver's check switched off (``check="off
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import nativeconv
+from ... import kernels, nativeconv
+from ...kernels import reference_path, use_compiled  # noqa: F401  (re-exported)
 from ...diffusivities import Diffusivity
 from ...solvers.coefficients import CoefficientModel, Edges
 from ...solvers.explicit import ExplicitFlow, flux_step
@@ -277,7 +276,7 @@ class FoEDiffusivity(Diffusivity):
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         if self.kind in ("splines", "decreasing"):
-            if _COMPILED.get("reference"):
+            if kernels.reference():
                 return torch.exp(self.phi(e).sum(dim=1, keepdim=True))
             return torch.exp(self.phi_sum(e))
         if self.kind == "monomials":
@@ -361,39 +360,6 @@ def _spline_gradients(e: torch.Tensor, grad: torch.Tensor, slopes: torch.Tensor)
     return grad_e, direct.reshape(nf, N_CLASSES) + above / N_CLASSES
 
 
-_COMPILED: dict[str, object] = {}
-
-
-def use_compiled(enable: bool | None = None) -> bool:
-    """Whether the FoE spline evaluation runs as ``torch.compile``'d kernels (about 10x faster per call than the
-    eager operations, after a compilation of seconds on the first call of each shape): for long runs and
-    benchmarks. Off by default (tests, short notebook runs), on with ``PDEDENOISE_COMPILE=1`` or
-    ``use_compiled(True)``. Returns the setting now in force."""
-    if enable is not None:
-        _COMPILED["on"] = bool(enable)
-    return _COMPILED.get("on", os.environ.get("PDEDENOISE_COMPILE", "0") == "1")
-
-
-@contextlib.contextmanager
-def reference_path():
-    """Within the block, FoE models run the earlier, plain path (:meth:`FoEDiffusivity.phi` by lookups, oneDNN's
-    convolution backward): for benchmarks and tests that compare the two."""
-    before = _COMPILED.get("reference", False)
-    _COMPILED["reference"] = True
-    try:
-        yield
-    finally:
-        _COMPILED["reference"] = before
-
-
-def _kernel(name: str, fn):
-    if not use_compiled():
-        return fn
-    if name not in _COMPILED:
-        _COMPILED[name] = torch.compile(fn, dynamic=None)
-    return _COMPILED[name]
-
-
 class _SplineSum(torch.autograd.Function):
     """``sum_f phi_f(e_f)`` of the spline FoE with its gradients in closed form (memory: ``e`` only is kept).
 
@@ -404,13 +370,13 @@ class _SplineSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, e, slopes, offsets):
         ctx.save_for_backward(e, slopes)
-        values = _kernel("values", _spline_values)(e, _spline_table(slopes))
+        values = kernels.kernel("foe values", _spline_values)(e, _spline_table(slopes))
         return values + offsets.sum().to(e.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         e, slopes = ctx.saved_tensors
-        grad_e, grad_slopes = _kernel("gradients", _spline_gradients)(e, grad.contiguous(), slopes)
+        grad_e, grad_slopes = kernels.kernel("foe gradients", _spline_gradients)(e, grad.contiguous(), slopes)
         grad_offsets = grad.sum().expand(e.shape[1]).to(slopes.dtype) if ctx.needs_input_grad[2] else None
         return (grad_e if ctx.needs_input_grad[0] else None,
                 grad_slopes.to(slopes.dtype) if ctx.needs_input_grad[1] else None, grad_offsets)
@@ -425,7 +391,7 @@ class Experts(nn.Module):
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         x = per_image_standardization(u)
-        if _COMPILED.get("reference"):
+        if kernels.reference():
             return torch.sigmoid(self.conv(x))
         # oneDNN's backward is ~4x slower for one input channel (measured 97 against 23 ms for ten 128² images)
         kh, kw = self.conv.weight.shape[-2:]
