@@ -40,12 +40,6 @@ from pdedenoise.results import load_results, provenance, results_dir, save_resul
 NAME = "03_learned_diffusivities_own"
 
 
-def budget(label: str, sigma: int) -> int:
-    """Adam steps of the own training: the released checkpoint's, or (FoE, no optimiser state) the largest of them."""
-    steps = P.CHECKPOINT_STEPS.get(label, {}).get(sigma)
-    return steps if steps is not None else max(max(v.values()) for v in P.CHECKPOINT_STEPS.values())
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="FoE-S,U-Net,KA", help="comma-separated labels of the chapter's models")
@@ -60,10 +54,10 @@ def main(argv=None) -> int:
     deadline = time.monotonic() + 60 * args.minutes
     full = P.SCALES["full"]
     tr = full["train"]
+    budget = A.full_budget
     if args.smoke:
         full = dict(full, n_val=4, crop=32)
         tr = dict(tr, n_train=20, crop=24, batch=4)
-        global budget
         budget = lambda label, sigma: 3  # noqa: E731
     out_dir = results_dir("full")
     out_dir.mkdir(parents=True, exist_ok=True)

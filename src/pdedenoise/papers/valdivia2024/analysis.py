@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -669,3 +670,46 @@ def train_variant(label: str, sigma: int, variant: str, pairs: tuple[torch.Tenso
     record = cache.trained(key, model, run)
     model.eval()
     return (None if record.get("diverged") else model), {"model": label, "sigma": sigma, "variant": variant, **record}
+
+
+# --------------------------------------------------------------------------- full-scale own training (in pieces)
+
+
+def full_budget(label: str, sigma: int) -> int:
+    """Adam steps of an own training at the authors' budget: the released checkpoint's at ``sigma`` (KA, U-Net), or,
+    for models whose checkpoints carry no optimiser state (FoE), the largest of those (*choice*)."""
+    steps = P.CHECKPOINT_STEPS.get(label, {}).get(sigma)
+    return steps if steps is not None else max(max(v.values()) for v in P.CHECKPOINT_STEPS.values())
+
+
+def full_training_status(record: Mapping | None, folder, sigma: int = 25, labels: Sequence[str] = ("FoE-S", "U-Net", "KA")
+                         ) -> pd.DataFrame:
+    """One row per own training of ``tools/record_valdivia_full.py`` at ``sigma``: finished (from its ``record``) or in
+    progress (from its saved state in ``folder``: steps done so far), with steps, wall time, pieces, devices, commits."""
+    from ...train import load_checkpoint
+
+    rows = []
+    done = dict((record or {}).get("trainings", {}))
+    for label in labels:
+        if label in done:
+            t = done[label]
+            pieces = t.get("pieces", [])
+            rows.append({"model": label, "status": "finished", "steps": t["steps"], "of": t["budget_steps"],
+                         "hours": t["seconds"] / 3600, "pieces": len(pieces),
+                         "device": "; ".join(sorted({p.get("device", "?") for p in pieces})),
+                         "commits": ", ".join(dict.fromkeys(p.get("commit", "?") for p in pieces))})
+            continue
+        state = Path(folder) / f"03_learned_diffusivities_own_{label}_s{sigma}.state.pt"
+        if state.exists():
+            saved = load_checkpoint(state)
+            h = saved["history"]
+            pieces = h.get("pieces", [])
+            rows.append({"model": label, "status": "in progress", "steps": h["steps"],
+                         "of": saved["config"]["max_steps"], "hours": sum(p["seconds"] for p in pieces) / 3600,
+                         "pieces": len(pieces), "device": "; ".join(sorted({p.get("device", "?") for p in pieces})),
+                         "commits": ", ".join(dict.fromkeys(p.get("commit", "?") for p in pieces))})
+        else:
+            rows.append({"model": label, "status": "not started", "steps": 0, "of": full_budget(label, sigma),
+                         "hours": 0.0, "pieces": 0,
+                         "device": "", "commits": ""})
+    return pd.DataFrame(rows)
