@@ -202,3 +202,15 @@ def test_exp1_hypotheses_table_reads_the_runs():
     t = exp1_hypotheses(rec(46.0), rec(47.0), (46.0, 46.001), {0.1: rec(85.0)})
     assert list(t.verdict) == ["does not explain", "partly", "does not explain", "explains"]
     assert "+1.00" in t.result[1] and "T = 0.1" in t.experiment[3]
+
+
+def test_exp2_hypotheses_are_untested_until_the_full_run_ends():
+    from pdedenoise.papers.arridge2020.analysis import exp2_hypotheses
+
+    rec = {"job": "nonoise", "summary": {"mean_psnr": 52.0}, "protocol": {"crop": 48, "steps": 10_125},
+           "at_96px": {"BSDS500 val 96px": {"diffnet_psnr": 52.6}, "STL-10 subset 96px": {"diffnet_psnr": 51.0}}}
+    t = exp2_hypotheses(rec, {"complete": False, "steps_done": 1_000})
+    assert t.verdict[0] == "untested at this scale (10% of the paper's steps)" and "1,000 of 50,001" in t.experiment[0]
+    assert list(t.verdict[1:]) == ["partly", "does not explain"]
+    done = exp2_hypotheses(rec, {"complete": True, "summary": {"mean_psnr": 63.0}})
+    assert done.verdict[0] == "explains"

@@ -304,3 +304,41 @@ def exp1_hypotheses(paper: dict, authors: dict | None = None, precision: tuple[f
                      "verdict": gap_verdict(authors["summary"]["mean_psnr"] if authors else base,
                                             rec["summary"]["mean_psnr"], pub)})
     return pd.DataFrame(rows)
+
+
+def exp2_hypotheses(record: dict, full: dict | None = None) -> pd.DataFrame:
+    """Exp. 2's gap for one long run (``nonoise`` or ``1pct`` record of ``tools/record_diffnet_long.py``) against the
+    hypotheses its own evaluations test, one row each (:func:`gap_verdict`), and the training budget, which only a
+    run at the paper's budget decides: *untested at this scale* with the ratio of steps, until ``full`` (the record
+    of the ``<job>_full`` run at the authors' 50,001 steps) has finished."""
+    job = record["job"]
+    key = {"nonoise": "DiffNet, no noise, mean test PSNR", "1pct": "DiffNet, 1% noise, mean test PSNR"}[job]
+    pub = INVERSE[key].value
+    base = record["summary"]["mean_psnr"]
+    crop = record["protocol"]["crop"]
+    at96 = record.get("at_96px", {})
+    val96 = next((v["diffnet_psnr"] for k, v in at96.items() if k.startswith("BSDS500")), None)
+    stl96 = next((v["diffnet_psnr"] for k, v in at96.items() if k.startswith("STL-10")), None)
+    rows = []
+    share = record["protocol"]["steps"] / PAPER_STEPS
+    if full is not None and full.get("complete"):
+        f = full["summary"]["mean_psnr"]
+        rows.append({"hypothesis": "too little training", "experiment": f"the authors' code's 50,001 steps on 96x96 crops",
+                     "result": f"{f:.2f} dB against {base:.2f} dB", "verdict": gap_verdict(base, f, pub)})
+    else:
+        done = f" ({full['steps_done']:,} of 50,001 steps done)" if full else ""
+        rows.append({"hypothesis": "too little training",
+                     "experiment": f"a run at the authors' budget, 50,001 steps{done}",
+                     "result": f"this run had {record['protocol']['steps']:,} steps, {share:.0%} of the paper's",
+                     "verdict": f"untested at this scale ({share:.0%} of the paper's steps)"})
+    if val96 is not None:
+        rows.append({"hypothesis": f"the training crops ({crop}x{crop}) are smaller than the paper's 96x96",
+                     "experiment": "the same model on BSDS500-val crops of 96x96",
+                     "result": f"{val96:.2f} dB at 96x96 against {base:.2f} dB at {crop}x{crop}",
+                     "verdict": gap_verdict(base, val96, pub)})
+    if stl96 is not None and val96 is not None:
+        rows.append({"hypothesis": "BSDS500 crops are harder than the paper's STL-10 images",
+                     "experiment": "the same model on the STL-10 subset at 96x96",
+                     "result": f"{stl96:.2f} dB on STL-10 against {val96:.2f} dB on BSDS500 val",
+                     "verdict": gap_verdict(val96, stl96, pub)})
+    return pd.DataFrame(rows)
