@@ -375,14 +375,15 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 
 class _Progress:
-    """Progress of a run: a tqdm bar on a terminal, else a line every ``every`` seconds (step, rate, loss, time left)."""
+    """Progress of a run: a tqdm bar on a terminal or in Jupyter, else (a log file, papermill) a line every ``every``
+    seconds with the step, the rate, the loss and the time left."""
 
     def __init__(self, total: int, initial: int, desc: str, every: float, enabled: bool):
         self.total, self.done, self.desc, self.every = total, initial, desc, every
         self.bar, self.t0, self.first, self.last = None, time.perf_counter(), initial, time.perf_counter()
         if not enabled:
             self.every = None
-        elif sys.stderr.isatty():
+        elif sys.stderr.isatty() or _in_jupyter():
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=initial, desc=desc, leave=False)
@@ -405,6 +406,12 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel (where tqdm draws a widget)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell"
 
 
 def _duration(seconds: float) -> str:
