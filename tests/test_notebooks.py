@@ -5,7 +5,7 @@ import os
 import nbformat
 import pytest
 
-from pdedenoise import notebooks
+from pdedenoise import notebooks, records
 
 NOTEBOOKS = notebooks.discover()
 
@@ -48,7 +48,8 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
     glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in executed.cells for o in c.get("outputs", [])}
     if path.stem in ("01_heat_pinn", "02_cross_diffusion", "03_learned_diffusivities", "04_diffnet"):  # claims first
         assert "claims_box" in glued and saved["claims"]
-        assert {c["verdict"] for c in saved["claims"]} <= {"holds", "partly holds", "does not hold", "untested"}
+        assert {c["verdict"] for c in saved["claims"]} <= set(records.CLAIM_VERDICTS)
+        assert all(c.get("rule") for c in saved["claims"]), "every claim carries the rule that decided it"
     if path.stem == "05_leaderboard":
         assert "findings_box" in glued and saved["findings"]
         board = {r["method"]: r for r in saved["board"]}
