@@ -80,16 +80,20 @@ def compare(
     tol: float,
     close_tol: float,
     reasons: Mapping[str, str] | None = None,
+    checks: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """A table with one row per published quantity.
 
-    Columns: ``quantity, source, published, reproduced, difference, verdict, tolerance, reason``.
+    Columns: ``quantity, source, published, reproduced, difference, verdict, tolerance, reason, check``.
     ``difference`` is reproduced minus published; ``tolerance`` says the row's tolerances in words
-    (:func:`tolerance_text`, in the published number's unit). Quantities missing from ``reproduced`` are listed
+    (:func:`tolerance_text`, in the published number's unit). ``checks`` maps quantities that cannot fail
+    (a number that follows from the protocol, or a convention chosen because it meets the published value)
+    to why: their rows keep a verdict but ``check`` is True, the why joins the reason, and the scoreboard
+    counts them as checks, not as reproductions. Quantities missing from ``reproduced`` are listed
     as not reproduced, never dropped.
     """
     rows = []
-    reasons = reasons or {}
+    reasons, checks = reasons or {}, checks or {}
     for key, pub in published.items():
         rep = reproduced.get(key)
         rep = None if rep is None else float(rep)
@@ -101,10 +105,11 @@ def compare(
             "difference": None if rep is None else rep - pub.value,
             "verdict": verdict(pub.value, rep, tol, close_tol),
             "tolerance": tolerance_text(tol, close_tol, pub.unit),
-            "reason": reasons.get(key, ""),
+            "reason": "; ".join(x for x in (reasons.get(key, ""), checks.get(key, "")) if x),
+            "check": key in checks,
         })
     return pd.DataFrame(rows, columns=["quantity", "source", "published", "reproduced", "difference",
-                                       "verdict", "tolerance", "reason"])
+                                       "verdict", "tolerance", "reason", "check"])
 
 
 @dataclass(frozen=True)
