@@ -152,7 +152,9 @@ def budget_ratio(evidence: Mapping[str, float], paper: Mapping[str, float]) -> s
     parts = []
     for k, have in evidence.items():
         if k in paper and paper[k]:
-            parts.append(f"{k} {have:,.0f} of {paper[k]:,.0f} ({100 * have / paper[k]:.2g} %)")
+            share = 100 * have / paper[k]
+            parts.append(f"{k} {have:,.0f} of {paper[k]:,.0f} ({share:.2g} %)" if share < 100 else
+                         f"{k} {have:,.0f} of {paper[k]:,.0f} ({share:.0f} %)")
         else:
             parts.append(f"{k} {have:,.0f}")
     return ", ".join(parts)
