@@ -206,6 +206,48 @@ def test_pareto_front_and_neighbours():
     assert bool(table.iloc[0]["separated"]) and not bool(table.iloc[1]["separated"])
 
 
+def _scores(worse_on: int = 1, blown: bool = False, nan: bool = False):
+    import pandas as pd
+
+    rows = []
+    for i in range(6):
+        rows.append({"method": "noisy input", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 20.0, "SSIM": 0.4,
+                     "max |output|": 300.0})
+        rows.append({"method": "good", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 28.0 + 0.01 * i, "SSIM": 0.8,
+                     "max |output|": 260.0})
+        bad = i < worse_on
+        rows.append({"method": "flaky", "set": "BSD68", "sigma": 25, "image": i,
+                     "PSNR": (float("nan") if nan else -230.0 if blown else 19.99) if bad else 30.0, "SSIM": 0.5,
+                     "max |output|": (float("inf") if nan else 1e16 if blown else 270.0) if bad else 260.0})
+    return pd.DataFrame(rows)
+
+
+def test_an_entry_worse_than_the_noisy_input_on_one_image_is_reported_not_ranked():
+    ok = analysis.table(_scores(worse_on=0), {}, 25)
+    assert list(ok["method"])[:2] == ["flaky", "good"] and (ok["failed"] == "").all()  # 30 dB on every image: ranked first
+    board = analysis.table(_scores(worse_on=1), {}, 25).set_index("method")
+    assert math.isnan(board.loc["flaky", "PSNR BSD68 s25"])  # its mean would be 24.7 dB: not shown as a number
+    assert board.loc["flaky", "failed"] == ("failed on 1 of 6 images (BSD68, sigma 25): PSNR below the noisy input's "
+                                            "on 1")
+    assert list(analysis.table(_scores(worse_on=1), {}, 25)["method"])[-1] == "flaky"
+    assert "flaky" not in set(evaluate.neighbours(_scores(worse_on=1), "BSD68", 25, 200)["method"])
+    assert "flaky" in set(evaluate.neighbours(_scores(worse_on=0), "BSD68", 25, 200)["method"])
+
+
+def test_a_blown_up_or_non_finite_output_says_so():
+    blown = evaluate.failures(_scores(worse_on=6, blown=True)).set_index("method")
+    assert blown.loc["flaky", "reason"].startswith("output blown up on 6 (largest |value| 1e+16")
+    nan = evaluate.failures(_scores(worse_on=2, nan=True)).set_index("method")
+    assert nan.loc["flaky", "reason"] == "output not finite on 2" and nan.loc["flaky", "failed"] == 2
+    assert list(evaluate.failures(_scores(worse_on=0))["method"]) == []
+
+
+def test_per_image_scores_a_non_finite_output_instead_of_raising():
+    pairs = protocol.test_pairs("Set12", 25, count=2, crop=16)
+    out = evaluate.per_image("nan", lambda x: x * float("nan"), pairs, "Set12", 25)
+    assert out["PSNR"].isna().all() and np.isinf(out["max |output|"]).all()
+
+
 # --------------------------------------------------------------------------- command line by name
 
 @pytest.fixture
