@@ -236,7 +236,7 @@ def test_an_entry_worse_than_the_noisy_input_on_one_image_is_reported_not_ranked
 
 def test_a_blown_up_or_non_finite_output_says_so():
     blown = evaluate.failures(_scores(worse_on=6, blown=True)).set_index("method")
-    assert blown.loc["flaky", "reason"].startswith("output blown up on 6 (largest |value| 1e+16")
+    assert blown.loc["flaky", "reason"] == "output blown up on 6 (PSNR down to -230.0 dB, largest |value| 1e+16)"
     nan = evaluate.failures(_scores(worse_on=2, nan=True)).set_index("method")
     assert nan.loc["flaky", "reason"] == "output not finite on 2" and nan.loc["flaky", "failed"] == 2
     assert list(evaluate.failures(_scores(worse_on=0))["method"]) == []
@@ -309,3 +309,28 @@ def test_sigma_is_estimated_and_printed_when_not_given(noisy_png, tmp_path, caps
     est = float(text.split("sigma estimated as ")[1].split()[0])
     assert 20 < est < 31
     assert cli.main(["denoise", str(path), str(out), "--method", "bm3d", "--sigma", "-3"]) == 2
+
+
+def _board_scores(own_gap: float, n: int = 68):
+    import pandas as pd
+
+    from pdedenoise.leaderboard import published as PUB
+
+    tnrd = PUB.BSD68["TNRD (published)"][25]
+    rows = []
+    for i in range(n):
+        rows += [{"method": "noisy input", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 20.0, "SSIM": 0.4},
+                 {"method": "own", "set": "BSD68", "sigma": 25, "image": i, "PSNR": tnrd + own_gap, "SSIM": 0.8}]
+    board = pd.DataFrame([{"method": "own", "family": "PDE, learned", "stability": "certificate", "parameters": 2584},
+                          {"method": "noisy input", "family": "", "stability": "", "parameters": 0}])
+    return pd.DataFrame(rows), board
+
+
+@pytest.mark.parametrize("gap, verdict", [(-analysis.TNRD_LEVEL_DB + 0.01, "holds"), (-analysis.TNRD_LEVEL_DB - 0.01,
+                                                                               "partly holds"), (-0.51, "does not hold")])
+def test_the_tnrd_level_finding_flips_at_its_tolerance(gap, verdict):
+    scores, board = _board_scores(gap)
+    claim = analysis.findings(scores, board, "medium", 100)[0]
+    assert claim.verdict == verdict and claim.rule == analysis.RULES["own at TNRD level"].rule
+    crops = analysis.findings(scores, board, "ci", 100)[0]  # crops of a few images: below the rule's minimum
+    assert crops.verdict == "untested at this scale" and "BSD68 whole images 0 of 68" in crops.reason

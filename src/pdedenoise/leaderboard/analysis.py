@@ -172,6 +172,32 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
     return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
 
 
+def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """A recorded leaderboard (``board``, one row per method) with the entries that failed on some image of
+    ``scores`` (:func:`~.evaluate.failures`) reported, not ranked: their mean PSNR/SSIM on that set and sigma
+    become NaN, ``failed`` says why, and they sort last."""
+    fails = E.failures(scores)
+    out = board.copy()
+    out["failed"] = ""
+    for r in fails.itertuples():
+        at = out["method"] == r.method
+        for col in (f"PSNR {r.set} s{r.sigma:g}", f"SSIM {r.set} s{r.sigma:g}"):
+            if col in out:
+                out.loc[at, col] = float("nan")
+        text = f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
+        out.loc[at, "failed"] = out.loc[at, "failed"].map(lambda t: f"{t}; {text}" if t else text)
+    key = next(c for c in out.columns if c.startswith("PSNR BSD68"))
+    return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+
+
+def findings_from_results(res: dict) -> list:
+    """:func:`findings` under the current rules from a recorded results payload (``scores``, ``board``, ``scale``,
+    ``config``), failed entries marked first (:func:`mark_failures`)."""
+    scores = pd.DataFrame(res["scores"])
+    board = mark_failures(pd.DataFrame(res["board"]), scores)
+    return findings(scores, board, res["scale"], int(res["config"]["bootstrap"]))
+
+
 def save_states(states: dict, sigma: float, folder: Path, provenance: dict) -> list[Path]:
     """Write the shippable states (our own fitting) to ``folder`` with a checksummed manifest."""
     return [W.save_state(s, name, sigma, folder, provenance) for name, s in states.items()

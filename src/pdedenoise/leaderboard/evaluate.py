@@ -57,10 +57,13 @@ def failures(scores: pd.DataFrame, reference: str = "noisy input") -> pd.DataFra
         parts = []
         if nonfinite.any():
             parts.append(f"output not finite on {int(nonfinite.sum())}")
-        blown = below & ~nonfinite & (big > BLOWUP_FACTOR * P.PEAK)
+        psnr_ = g["PSNR"].to_numpy(dtype=float)
+        # blown up: the output far beyond the peak, or (where its size was not recorded) an error above the peak
+        blown = below & ~nonfinite & ((big > BLOWUP_FACTOR * P.PEAK) | (psnr_ < 0))
         if blown.any():
-            parts.append(f"output blown up on {int(blown.sum())} (largest |value| {np.nanmax(big[blown]):.3g}, peak "
-                         f"{P.PEAK:g})")
+            size = big[blown][np.isfinite(big[blown])]
+            parts.append(f"output blown up on {int(blown.sum())} (PSNR down to {np.nanmin(psnr_[blown]):.1f} dB"
+                         + (f", largest |value| {size.max():.3g}" if size.size else "") + ")")
         worse = below & ~nonfinite & ~blown
         if worse.any():
             parts.append(f"PSNR below the noisy input's on {int(worse.sum())}")
