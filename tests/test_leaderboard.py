@@ -334,3 +334,18 @@ def test_the_tnrd_level_finding_flips_at_its_tolerance(gap, verdict):
     assert claim.verdict == verdict and claim.rule == analysis.RULES["own at TNRD level"].rule
     crops = analysis.findings(scores, board, "ci", 100)[0]  # crops of a few images: below the rule's minimum
     assert crops.verdict == "untested at this scale" and "BSD68 whole images 0 of 68" in crops.reason
+
+
+def test_shipping_withholds_a_failed_state_with_what_was_found():
+    import importlib.util
+
+    from pdedenoise.checkout import repo_root
+
+    spec = importlib.util.spec_from_file_location("ship_weights", repo_root() / "tools" / "ship_weights.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    fails = evaluate.failures(_scores(worse_on=6, blown=True))
+    assert tool._failed(fails, "flaky", 25) == ("failed on 6 of 6 BSD68 images: output blown up on 6 (PSNR down to "
+                                                "-230.0 dB, largest |value| 1e+16)")
+    assert tool._failed(fails, "good", 25) == ""
+    assert "diverged" not in tool._failed(fails, "flaky", 25)
