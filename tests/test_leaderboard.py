@@ -349,3 +349,9 @@ def test_shipping_withholds_a_failed_state_with_what_was_found():
                                                 "-230.0 dB, largest |value| 1e+16)")
     assert tool._failed(fails, "good", 25) == ""
     assert "diverged" not in tool._failed(fails, "flaky", 25)
+
+
+def test_foe_m_is_withheld_for_what_was_found_not_for_a_diverged_training():
+    why = weights.withheld_reason("foe-m", 25)
+    assert why is not None and "output blown up" in why and "check off" in why
+    assert "training diverged" not in why and "its training diverged" not in why
