@@ -58,6 +58,8 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
         noisy = board["noisy input"]["PSNR BSD68 s25"]
         for name in ("perona-malik-tuned", "bm3d", "foe-s-authors"):  # tuned or released entries denoise even at ci
             assert board[name]["PSNR BSD68 s25"] > noisy + 2, name
+        ranked_below = [m for m, r in board.items() if r["PSNR BSD68 s25"] is not None and r["PSNR BSD68 s25"] < noisy]
+        assert not ranked_below, f"ranked below the noisy input instead of reported as failed: {ranked_below}"
     if path.stem == "02_cross_diffusion":
         _check_chapter2_findings(saved)
     if path.stem == "03_learned_diffusivities":
