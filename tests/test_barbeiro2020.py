@@ -8,6 +8,7 @@ import torch
 from pdedenoise import diffusion
 from pdedenoise.papers.barbeiro2020 import analysis as A
 from pdedenoise.papers.barbeiro2020 import method as M
+from pdedenoise.papers.barbeiro2020 import published as V
 from pdedenoise.papers.barbeiro2020 import tnrd as T
 
 f64 = torch.float64
@@ -127,11 +128,36 @@ def test_claims_follow_their_rules():
     assert A.improves_claim(paired.iloc[1:], "ci", "").verdict == "does not hold"
     good = {"violations": 0, "finite": True, "probe": [0.9], "margin": [0.5], "steps": 1}
     bad = {**good, "violations": 1, "margin": [-1.0]}
-    assert A.stable_claim([good], {"control": bad}, "ci", "").verdict == "holds"
+    assert A.stable_claim([good], {"control": bad}, "ci", "").verdict == "holds by construction"
     assert "first at step 1" in A.stable_claim([good], {"control": bad}, "ci", "").reason
     assert A.stable_claim([bad], {}, "ci", "").verdict == "does not hold"
+    assert A.stable_claim([{**good, "probe": [1.01]}], {}, "ci", "").verdict == "does not hold"
     edges = pd.DataFrame({"edge map": ["learned", "ncdf", "gradient of Gaussian", "random map"],
                           "F": [0.8, 0.7, 0.82, 0.3]})
     assert A.edges_claim(edges, "learned", "ncdf", "ci", "").verdict == "holds"
     assert A.edges_claim(edges.assign(F=[0.5, 0.7, 0.82, 0.3]), "learned", "ncdf", "ci", "").verdict == "partly holds"
     assert A.edges_claim(edges.assign(F=[0.35, 0.7, 0.82, 0.3]), "learned", "ncdf", "ci", "").verdict == "does not hold"
+
+
+def test_paper_variant_rule_flips_at_its_tolerance_and_minimum():
+    rule = A.RULES["B stable, paper's variant"]
+    steps = 200
+
+    def run(violations, last, probe=0.9, n=steps):
+        margins = [-1.0] * violations + [0.1] * (n - violations - 1) + [last]
+        return {"augmented Lagrangian, tau 0.3": {"violations": violations, "steps": n, "finite": True,
+                                                  "margin": margins, "probe": [probe]}}
+
+    inside = int(rule.tolerance * steps)  # uncertified share exactly at the tolerance
+    assert A.paper_variant_claim(run(inside, 0.1), "ci", "").verdict == "holds"
+    assert A.paper_variant_claim(run(inside + 1, 0.1), "ci", "").verdict == "partly holds"
+    assert A.paper_variant_claim(run(inside + 1, -0.1), "ci", "").verdict == "does not hold"
+    assert A.paper_variant_claim(run(0, 0.1, probe=1.2), "ci", "").verdict == "does not hold"
+    assert A.paper_variant_claim(run(0, 0.1, n=50), "ci", "").verdict == "untested at this scale"
+    assert A.paper_variant_claim({}, "ci", "").verdict == "untested"
+    claim = A.paper_variant_claim(run(0, 0.1), "ci", "")
+    assert claim.rule == rule.rule and claim.tolerance == rule.tolerance_text()
+
+
+def test_every_claim_of_the_chapter_has_a_rule():
+    assert set(V.CLAIMS) <= set(A.RULES)

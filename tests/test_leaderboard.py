@@ -206,6 +206,48 @@ def test_pareto_front_and_neighbours():
     assert bool(table.iloc[0]["separated"]) and not bool(table.iloc[1]["separated"])
 
 
+def _scores(worse_on: int = 1, blown: bool = False, nan: bool = False):
+    import pandas as pd
+
+    rows = []
+    for i in range(6):
+        rows.append({"method": "noisy input", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 20.0, "SSIM": 0.4,
+                     "max |output|": 300.0})
+        rows.append({"method": "good", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 28.0 + 0.01 * i, "SSIM": 0.8,
+                     "max |output|": 260.0})
+        bad = i < worse_on
+        rows.append({"method": "flaky", "set": "BSD68", "sigma": 25, "image": i,
+                     "PSNR": (float("nan") if nan else -230.0 if blown else 19.99) if bad else 30.0, "SSIM": 0.5,
+                     "max |output|": (float("inf") if nan else 1e16 if blown else 270.0) if bad else 260.0})
+    return pd.DataFrame(rows)
+
+
+def test_an_entry_worse_than_the_noisy_input_on_one_image_is_reported_not_ranked():
+    ok = analysis.table(_scores(worse_on=0), {}, 25)
+    assert list(ok["method"])[:2] == ["flaky", "good"] and (ok["failed"] == "").all()  # 30 dB on every image: ranked first
+    board = analysis.table(_scores(worse_on=1), {}, 25).set_index("method")
+    assert math.isnan(board.loc["flaky", "PSNR BSD68 s25"])  # its mean would be 24.7 dB: not shown as a number
+    assert board.loc["flaky", "failed"] == ("failed on 1 of 6 images (BSD68, sigma 25): PSNR below the noisy input's "
+                                            "on 1")
+    assert list(analysis.table(_scores(worse_on=1), {}, 25)["method"])[-1] == "flaky"
+    assert "flaky" not in set(evaluate.neighbours(_scores(worse_on=1), "BSD68", 25, 200)["method"])
+    assert "flaky" in set(evaluate.neighbours(_scores(worse_on=0), "BSD68", 25, 200)["method"])
+
+
+def test_a_blown_up_or_non_finite_output_says_so():
+    blown = evaluate.failures(_scores(worse_on=6, blown=True)).set_index("method")
+    assert blown.loc["flaky", "reason"] == "output blown up on 6 (PSNR down to -230.0 dB, largest |value| 1e+16)"
+    nan = evaluate.failures(_scores(worse_on=2, nan=True)).set_index("method")
+    assert nan.loc["flaky", "reason"] == "output not finite on 2" and nan.loc["flaky", "failed"] == 2
+    assert list(evaluate.failures(_scores(worse_on=0))["method"]) == []
+
+
+def test_per_image_scores_a_non_finite_output_instead_of_raising():
+    pairs = protocol.test_pairs("Set12", 25, count=2, crop=16)
+    out = evaluate.per_image("nan", lambda x: x * float("nan"), pairs, "Set12", 25)
+    assert out["PSNR"].isna().all() and np.isinf(out["max |output|"]).all()
+
+
 # --------------------------------------------------------------------------- command line by name
 
 @pytest.fixture
@@ -267,3 +309,49 @@ def test_sigma_is_estimated_and_printed_when_not_given(noisy_png, tmp_path, caps
     est = float(text.split("sigma estimated as ")[1].split()[0])
     assert 20 < est < 31
     assert cli.main(["denoise", str(path), str(out), "--method", "bm3d", "--sigma", "-3"]) == 2
+
+
+def _board_scores(own_gap: float, n: int = 68):
+    import pandas as pd
+
+    from pdedenoise.leaderboard import published as PUB
+
+    tnrd = PUB.BSD68["TNRD (published)"][25]
+    rows = []
+    for i in range(n):
+        rows += [{"method": "noisy input", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 20.0, "SSIM": 0.4},
+                 {"method": "own", "set": "BSD68", "sigma": 25, "image": i, "PSNR": tnrd + own_gap, "SSIM": 0.8}]
+    board = pd.DataFrame([{"method": "own", "family": "PDE, learned", "stability": "certificate", "parameters": 2584},
+                          {"method": "noisy input", "family": "", "stability": "", "parameters": 0}])
+    return pd.DataFrame(rows), board
+
+
+@pytest.mark.parametrize("gap, verdict", [(-analysis.TNRD_LEVEL_DB + 0.01, "holds"), (-analysis.TNRD_LEVEL_DB - 0.01,
+                                                                               "partly holds"), (-0.51, "does not hold")])
+def test_the_tnrd_level_finding_flips_at_its_tolerance(gap, verdict):
+    scores, board = _board_scores(gap)
+    claim = analysis.findings(scores, board, "medium", 100)[0]
+    assert claim.verdict == verdict and claim.rule == analysis.RULES["own at TNRD level"].rule
+    crops = analysis.findings(scores, board, "ci", 100)[0]  # crops of a few images: below the rule's minimum
+    assert crops.verdict == "untested at this scale" and "BSD68 whole images 0 of 68" in crops.reason
+
+
+def test_shipping_withholds_a_failed_state_with_what_was_found():
+    import importlib.util
+
+    from pdedenoise.checkout import repo_root
+
+    spec = importlib.util.spec_from_file_location("ship_weights", repo_root() / "tools" / "ship_weights.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    fails = evaluate.failures(_scores(worse_on=6, blown=True))
+    assert tool._failed(fails, "flaky", 25) == ("failed on 6 of 6 BSD68 images: output blown up on 6 (PSNR down to "
+                                                "-230.0 dB, largest |value| 1e+16)")
+    assert tool._failed(fails, "good", 25) == ""
+    assert "diverged" not in tool._failed(fails, "flaky", 25)
+
+
+def test_foe_m_is_withheld_for_what_was_found_not_for_a_diverged_training():
+    why = weights.withheld_reason("foe-m", 25)
+    assert why is not None and "output blown up" in why and "check off" in why
+    assert "training diverged" not in why and "its training diverged" not in why

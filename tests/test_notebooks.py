@@ -5,7 +5,7 @@ import os
 import nbformat
 import pytest
 
-from pdedenoise import notebooks
+from pdedenoise import notebooks, records
 
 NOTEBOOKS = notebooks.discover()
 
@@ -48,7 +48,8 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
     glued = {o.get("metadata", {}).get("scrapbook", {}).get("name") for c in executed.cells for o in c.get("outputs", [])}
     if path.stem in ("01_heat_pinn", "02_cross_diffusion", "03_learned_diffusivities", "04_diffnet"):  # claims first
         assert "claims_box" in glued and saved["claims"]
-        assert {c["verdict"] for c in saved["claims"]} <= {"holds", "partly holds", "does not hold", "untested"}
+        assert {c["verdict"] for c in saved["claims"]} <= set(records.CLAIM_VERDICTS)
+        assert all(c.get("rule") for c in saved["claims"]), "every claim carries the rule that decided it"
     if path.stem == "05_leaderboard":
         assert "findings_box" in glued and saved["findings"]
         board = {r["method"]: r for r in saved["board"]}
@@ -57,6 +58,8 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
         noisy = board["noisy input"]["PSNR BSD68 s25"]
         for name in ("perona-malik-tuned", "bm3d", "foe-s-authors"):  # tuned or released entries denoise even at ci
             assert board[name]["PSNR BSD68 s25"] > noisy + 2, name
+        ranked_below = [m for m, r in board.items() if r["PSNR BSD68 s25"] is not None and r["PSNR BSD68 s25"] < noisy]
+        assert not ranked_below, f"ranked below the noisy input instead of reported as failed: {ranked_below}"
     if path.stem == "02_cross_diffusion":
         _check_chapter2_findings(saved)
     if path.stem == "03_learned_diffusivities":

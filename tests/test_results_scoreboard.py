@@ -76,7 +76,21 @@ def test_claims_are_validated_and_counted():
     claims = [records.Claim("a", "holds", "r", "ci"), records.Claim("b", "does not hold", "r", "medium"),
               {"claim": "c", "verdict": "untested", "reason": "r", "scale": "ci", "evidence": ""}]
     counts = scoreboard.claim_summary(claims)
-    assert counts.to_dict() == {"holds": 1, "partly holds": 0, "does not hold": 1, "untested": 1}
+    assert counts.to_dict() == {"holds": 1, "partly holds": 0, "does not hold": 1, "holds by construction": 0,
+                                "untested at this scale": 0, "untested": 1}
     assert list(records.claims_frame(claims)["claim"]) == ["a", "b", "c"]
     with pytest.raises(ValueError, match="claim verdict"):
         records.Claim("d", "reproduced", "r", "ci")
+
+
+def test_rule_minimum_gives_untested_at_this_scale_with_the_ratio():
+    rule = records.Rule("holds if x", 0.1, "dB", {"steps": 1000})
+    short = records.untested_at_scale(rule, "claim", {"steps": 192}, {"steps": 101_250}, "medium", "", "gap 2 dB")
+    assert short.verdict == "untested at this scale" and short.rule == "holds if x" and short.tolerance == "0.1 dB"
+    assert "steps 192 < 1,000" in short.reason and "steps 192 of 101,250 (0.19 %)" in short.reason
+    assert records.untested_at_scale(rule, "claim", {"steps": 1000}, {"steps": 101_250}, "medium") is None
+
+
+def test_comparison_rows_name_their_tolerance():
+    t = records.compare({"q": records.Published(10.0, "T1", "dB")}, {"q": 10.5}, 1.0, 3.0)
+    assert t.loc[0, "verdict"] == "reproduced" and t.loc[0, "tolerance"] == "reproduced within 1 dB, close within 3 dB"

@@ -202,6 +202,38 @@ def test_claims_follow_their_decision_rules():
     assert A.stability_claim(stab(6.0), "ci", "", "natural").verdict == "partly holds"
     assert A.stability_claim(stab(6.0, over_natural=3.0), "ci", "", "natural").verdict == "does not hold"
     assert A.stability_claim(stab(0.1, drift=2.0), "ci", "", "natural").verdict == "does not hold"
+    tol = A.RULES["stable"].tolerance  # both sides of the rule's threshold
+    assert A.stability_claim(stab(tol), "ci", "", "natural").verdict == "holds"
+    assert A.stability_claim(stab(tol + 0.01), "ci", "", "natural").verdict == "partly holds"
+    corr = A.RULES["FoE-S similar"].tolerance
+    assert A.similar_functions_claim(sim.assign(correlation=[corr, 0.99]), "ci", "").verdict == "holds"
+    assert A.similar_functions_claim(sim.assign(correlation=[corr - 0.01, 0.99]), "ci", "").verdict == "partly holds"
+    assert all(c.rule for c in (win, lose))
+
+
+def _q(input_q):
+    rows = [{"data": "MRI", "sigma": 25, "model": "input", "Q": input_q}, {"data": "MRI", "sigma": 25, "model": "PM",
+                                                                           "Q": 30.0}]
+    return pd.DataFrame(rows + [{"data": "MRI", "sigma": 25, "model": m, "Q": 20.0} for m in A.LABELS])
+
+
+def test_a_quantity_the_noisy_input_maximises_is_no_win():
+    table = _table1({"PSNR": 24, "SSIM": 0.8}, {"PSNR": 27, "SSIM": 0.7})  # 6 of 12 won (PSNR), exactly the share
+    counted = A.beats_baselines_claim(table, "ci", "", _q(input_q=25.0))  # PM's Q above the input's: Q counts
+    assert counted.verdict == "does not hold" and "in 6 of 18" in counted.reason
+    skipped = A.beats_baselines_claim(table, "ci", "", _q(input_q=50.0))  # the noisy input scores the highest Q
+    assert skipped.verdict == "partly holds" and "in 6 of 12" in skipped.reason
+    assert "not counted in 1 of 1" in skipped.reason
+
+
+def test_numbers_that_cannot_fail_are_checks_not_reproductions():
+    from pdedenoise import scoreboard
+
+    table = pd.DataFrame([{"sigma": s, "model": "input", "PSNR": 20 * np.log10(255 / s), "SSIM": 0.3}
+                          for s in P.SIGMAS])
+    rows = A.input_psnr_table(table, "ci")
+    assert rows["check"].all() and rows["reason"].str.contains("20 log10").all()
+    assert scoreboard.summary([rows]).sum() == 0
 
 
 def test_a_diverging_training_is_recorded_not_raised(monkeypatch, tmp_path):

@@ -5,28 +5,28 @@
 Reads the run's cache (``build/leaderboard/<scale>/``, written by ``python -m pdedenoise.notebooks --scale <scale>
 --only 05_``) and its results (``results/<scale>/05_leaderboard.json``, for the provenance), copies every state of a
 method the book ships (our own fitting only: never the authors' checkpoints) into
-``src/pdedenoise/leaderboard/weights/`` with a checksummed manifest, withholds (with the reason) any state that does
-not improve on the noisy input, skips states the run did not score, and refuses to exceed the size budget.
+``src/pdedenoise/leaderboard/weights/`` with a checksummed manifest, withholds (with the reason found) any state that
+failed on some test image (output not finite, blown up, or below the noisy input's PSNR there:
+:func:`pdedenoise.leaderboard.evaluate.failures`), skips states the run did not score, and refuses to exceed the size
+budget.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
+import pandas as pd
 
 from pdedenoise.checkout import repo_root
-from pdedenoise.leaderboard import methods, weights
+from pdedenoise.leaderboard import evaluate, methods, weights
 from pdedenoise.results import load_results
 
 
-def _failed(got: float, noisy: float, sigma: float) -> str:
-    """Why a scored state must not be shipped ('' when it may): its BSD68 mean PSNR ``got`` does not improve on
-    the noisy input's ``noisy``."""
-    if not (math.isfinite(got) and got > noisy):
-        return (f"its training diverged (BSD68 mean PSNR {got:.1f} dB at sigma {sigma:g}, "
-                f"below the noisy input's {noisy:.1f} dB)")
-    return ""
+def _failed(fails, method: str, sigma: float) -> str:
+    """Why a scored state must not be shipped ('' when it may): the test images it failed on at ``sigma``
+    (``fails``: :func:`pdedenoise.leaderboard.evaluate.failures` of the recorded scores), with what was found."""
+    mine = fails[(fails["method"] == method) & (fails["sigma"] == sigma)]
+    return "; ".join(f"failed on {r.failed} of {r.images} {r.set} images: {r.reason}" for r in mine.itertuples())
 
 
 def main(argv=None) -> int:
@@ -41,6 +41,7 @@ def main(argv=None) -> int:
         return 2
     prov = run["provenance"]
     board = {row["method"]: row for row in run["board"]}
+    fails = evaluate.failures(pd.DataFrame(run["scores"]))
     picked, held = [], []
     for name, entry in weights.manifest(cache).items():
         method, sigma = weights.parse_file_name(name)
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
         if got is None or noisy is None:
             print(f"skipped {method} at sigma {sigma:g}: the recorded run has no BSD68 score for it", file=sys.stderr)
             continue
-        reason = _failed(got, noisy, sigma)
+        reason = _failed(fails, method, sigma)
         if reason:
             held.append((method, sigma, reason))
         else:

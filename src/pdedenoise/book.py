@@ -15,7 +15,8 @@ import pandas as pd
 from .records import Claim, claims_frame
 
 VERDICT_COLOURS = {"reproduced": "#d4edda", "close": "#fff3cd", "not reproduced": "#f8d7da"}
-CLAIM_COLOURS = {"holds": "#d4edda", "partly holds": "#fff3cd", "does not hold": "#f8d7da", "untested": "#e2e3e5"}
+CLAIM_COLOURS = {"holds": "#d4edda", "partly holds": "#fff3cd", "does not hold": "#f8d7da", "untested": "#e2e3e5",
+                 "holds by construction": "#d1ecf1", "untested at this scale": "#e2e3e5"}
 #: reasons longer than this become footnotes under the table
 FOOTNOTE_AFTER = 24
 _CELL = [{"selector": "th, td", "props": "padding: 2px 10px; vertical-align: top;"},
@@ -125,6 +126,8 @@ def claims_box(claims: Iterable[Claim | Mapping], title: str | None = None, head
     for c in claims_frame(claims).itertuples(index=False):
         colour = CLAIM_COLOURS.get(c.verdict, "")
         where = html.escape(c.scale) + (f"; {html.escape(c.evidence)}" if c.evidence else "")
+        if c.rule:
+            where += f"; rule: {html.escape(c.rule)}" + (f" (tolerance {html.escape(c.tolerance)})" if c.tolerance else "")
         rows.append(
             f'<tr><td style="padding: 4px 8px; vertical-align: top; width: 36%;">{html.escape(c.claim)}</td>'
             f'<td style="padding: 4px 8px; vertical-align: top; white-space: nowrap;">'

@@ -11,9 +11,14 @@ import pandas as pd
 from .records import CLAIM_VERDICTS, VERDICTS, Claim, claims_frame
 
 
+def _evidence_rows(t: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a comparison table that count as reproductions (not those marked ``check``)."""
+    return t[~t["check"].fillna(False).astype(bool)] if "check" in t else t
+
+
 def summary(tables: Iterable[pd.DataFrame]) -> pd.Series:
-    """Count of each verdict over several comparison tables."""
-    verdicts = pd.concat([t["verdict"] for t in tables], ignore_index=True)
+    """Count of each verdict over several comparison tables (rows marked ``check`` are not counted)."""
+    verdicts = pd.concat([_evidence_rows(t)["verdict"] for t in tables], ignore_index=True)
     return verdicts.value_counts().reindex(list(VERDICTS), fill_value=0)
 
 
@@ -97,7 +102,8 @@ def runs_overview(records: list[dict]) -> pd.DataFrame:
             continue
         prov = r["provenance"]
         verdicts = [t for name, t in r["tables"].items() if name not in r["checks"]]
-        checks = sum(len(t) for name, t in r["tables"].items() if name in r["checks"])
+        checks = sum(len(t) if name in r["checks"] else len(t) - len(_evidence_rows(t))
+                     for name, t in r["tables"].items())
         counts = summary(verdicts).to_dict() if verdicts else {v: 0 for v in VERDICTS}
         if r.get("fallback"):  # substitute images: nothing here is a comparison with the paper
             checks += sum(counts.values())

@@ -18,7 +18,9 @@ import fnmatch
 import functools
 import hashlib
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ..checkout import repo_root
 
@@ -243,6 +245,31 @@ def _download(url: str, sha: str, target: Path, cache: Path) -> None:
         raise
 
 
+#: the lists of :func:`record_reads` blocks open now
+_RECORDERS: list[list[tuple[str, str]]] = []
+#: the test splits of the book: no tuning step (learning-rate probe, grid search, early stopping) may read them
+TEST_SPLITS = (("BSDS500", "val/"), ("BSD68", ""), ("Set12", ""))
+
+
+@contextmanager
+def record_reads() -> Iterator[list[tuple[str, str]]]:
+    """Record every ``(dataset, relpath)`` that :func:`fetch` is asked for inside the block (whether or not it is
+    found), e.g. to check that a tuning step never reads a test split (:func:`reads_of_test_splits`)."""
+    seen: list[tuple[str, str]] = []
+    _RECORDERS.append(seen)
+    try:
+        yield seen
+    finally:
+        _RECORDERS.remove(seen)
+
+
+def reads_of_test_splits(reads: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The reads of ``reads`` that fall in a test split (:data:`TEST_SPLITS`)."""
+    return [(d, r) for d, r in reads if any(d == ds and r.startswith(prefix) for ds, prefix in TEST_SPLITS)]
+
+
+
+
 def fetch(dataset: str, relpath: str, verify: bool = True) -> Path:
     """Path to a local, checksum-verified copy of ``<dataset>/<relpath>``.
 
@@ -250,6 +277,8 @@ def fetch(dataset: str, relpath: str, verify: bool = True) -> Path:
     the file. ``verify=False`` skips hashing a local copy (downloads are always verified).
     Raises UnknownDataError, ChecksumError or DataUnavailableError, each saying how to fix it.
     """
+    for seen in _RECORDERS:
+        seen.append((dataset, str(relpath).replace("\\", "/")))
     sha, _size, url = _entry(dataset, relpath)
     relpath = str(relpath).replace("\\", "/")
     looked: list[str] = []

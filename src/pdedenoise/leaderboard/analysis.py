@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
+from ..records import Rule
 from . import evaluate as E
 from . import methods as MM
 from . import protocol as P
@@ -134,8 +135,16 @@ def timing(states: dict, sigma: float, size: int, repeats: int, skip: Sequence[s
 
 def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd.DataFrame | None = None) -> pd.DataFrame:
     """The leaderboard: one row per method with its label, family, stability, parameters, mean PSNR/SSIM per set
-    and sigma (columns ``PSNR BSD68 s25`` ...), and time per image where measured; best BSD68 PSNR first."""
+    and sigma (columns ``PSNR BSD68 s25`` ...), and time per image where measured; best BSD68 PSNR first.
+
+    An entry that failed on some image of a set (not finite, or below the noisy input's PSNR there:
+    :func:`~.evaluate.failures`) gets no mean on that set and sigma (NaN, ranked last) and says why in ``failed``
+    ("failed on N of M images (set, sigma): reason"); ``failed`` is empty for the others."""
+    fails = E.failures(scores)
     m = E.means(scores)
+    failed_at = {(r.method, r.set, r.sigma) for r in fails.itertuples()}
+    gone = [(r.method, r.set, r.sigma) in failed_at for r in m.itertuples()]
+    m.loc[gone, ["PSNR", "SSIM"]] = float("nan")
     rows = []
     for name, sub in m.groupby("method", sort=False):
         row = {"method": name}
@@ -152,12 +161,41 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
         for _, r in sub.iterrows():
             row[f"PSNR {r['set']} s{r['sigma']:g}"] = r["PSNR"]
             row[f"SSIM {r['set']} s{r['sigma']:g}"] = r["SSIM"]
+        mine = fails[fails["method"] == name]
+        row["failed"] = "; ".join(f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
+                                  for r in mine.itertuples())
         rows.append(row)
     out = pd.DataFrame(rows)
     if times is not None and len(times):
         out = out.merge(times, on="method", how="left")
     key = next(c for c in out.columns if c.startswith("PSNR BSD68"))
-    return out.sort_values(key, ascending=False).reset_index(drop=True)
+    return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+
+
+def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """A recorded leaderboard (``board``, one row per method) with the entries that failed on some image of
+    ``scores`` (:func:`~.evaluate.failures`) reported, not ranked: their mean PSNR/SSIM on that set and sigma
+    become NaN, ``failed`` says why, and they sort last."""
+    fails = E.failures(scores)
+    out = board.copy()
+    out["failed"] = ""
+    for r in fails.itertuples():
+        at = out["method"] == r.method
+        for col in (f"PSNR {r.set} s{r.sigma:g}", f"SSIM {r.set} s{r.sigma:g}"):
+            if col in out:
+                out.loc[at, col] = float("nan")
+        text = f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
+        out.loc[at, "failed"] = out.loc[at, "failed"].map(lambda t: f"{t}; {text}" if t else text)
+    key = next(c for c in out.columns if c.startswith("PSNR BSD68"))
+    return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
+
+
+def findings_from_results(res: dict) -> list:
+    """:func:`findings` under the current rules from a recorded results payload (``scores``, ``board``, ``scale``,
+    ``config``), failed entries marked first (:func:`mark_failures`)."""
+    scores = pd.DataFrame(res["scores"])
+    board = mark_failures(pd.DataFrame(res["board"]), scores)
+    return findings(scores, board, res["scale"], int(res["config"]["bootstrap"]))
 
 
 def save_states(states: dict, sigma: float, folder: Path, provenance: dict) -> list[Path]:
@@ -201,6 +239,26 @@ PUBLISHED_TOL = (0.1, 0.3)
 #: "TNRD level": within this many dB of TNRD's published BSD68 PSNR
 TNRD_LEVEL_DB = 0.1
 
+#: The decision rule of each question of the page, fixed before results. Comparisons with published numbers need the
+#: whole test sets (68 BSD68 images, whole images): below that they are "untested at this scale".
+RULES = {
+    "own at TNRD level": Rule(
+        f"own model minus TNRD's published BSD68 PSNR at each sigma: holds if every gap is at least -{TNRD_LEVEL_DB:g} "
+        "dB, partly holds if some gap is at least -0.5 dB, does not hold otherwise", TNRD_LEVEL_DB, "dB",
+        {"BSD68 whole images": 68}),
+    "BM3D reproduced": Rule(
+        "BM3D's BSD68 PSNR against the published one at each sigma: holds if every one is reproduced, does not hold "
+        f"if none is reproduced or close, partly holds otherwise (close within {PUBLISHED_TOL[1]:g} dB)",
+        PUBLISHED_TOL[0], "dB", {"BSD68 whole images": 68}),
+    "learned beats tuned": Rule(
+        "best learned PDE minus best tuned PDE, paired over BSD68 images: holds if the 95 % bootstrap interval lies "
+        "above 0, does not hold if below 0, partly holds if it contains 0", 0.0, "dB", {"BSD68 images": 2}),
+    "uncertified beats certified": Rule(
+        "best uncertified learned PDE minus best certified one, paired over BSD68 images: holds if the 95 % "
+        "bootstrap interval lies above 0, does not hold if below 0, partly holds if it contains 0", 0.0, "dB",
+        {"BSD68 images": 2}),
+}
+
 
 def published_comparison(scores: pd.DataFrame) -> pd.DataFrame:
     """BM3D from the package against BM3D's published BSD68 mean PSNR, per sigma measured."""
@@ -228,57 +286,66 @@ def _paired(scores: pd.DataFrame, a: str, b: str, dataset: str, sigma: float, re
 
 
 def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: int) -> list:
-    """The page's questions and their answers (:class:`~pdedenoise.records.Claim`), each by the rule stated
-    on the page. Comparisons with published numbers need the whole test sets at every noise level: on crops (the
-    ``ci`` scale) they are "untested"."""
-    from ..records import Claim
+    """The page's questions and their answers (:class:`~pdedenoise.records.Claim`), each by its rule in
+    :data:`RULES`. Comparisons with published numbers need the whole test sets at every noise level: on crops of a few
+    images (the ``ci`` scale) they are "untested at this scale"."""
+    from ..records import untested_at_scale
     from . import published as PUB
 
     out = []
     sigmas = sorted(scores["sigma"].unique())
+    cfg = P.scale_config(scale)
+    whole_images = cfg["test_count"]["BSD68"] if cfg["test_crop"] is None else 0
+    have = {"BSD68 whole images": whole_images}
+    paper = {"BSD68 whole images": 68}
     # 1. the book's own model at TNRD level, with a tenth of its parameters
     own = scores[(scores["method"] == "own") & (scores["set"] == "BSD68")].groupby("sigma")["PSNR"].mean()
     gaps = {s: float(own[s]) - PUB.BSD68["TNRD (published)"][int(s)] for s in own.index if int(s) in
             PUB.BSD68["TNRD (published)"]}
     own_params = board.set_index("method")["parameters"].get("own", math.nan)
-    whole = P.scale_config(scale)["test_crop"] is None
-    untested = "" if whole else f"untested at {scale}: crops of a few test images, not the whole of BSD68; "
     if gaps:
+        rule = RULES["own at TNRD level"]
         text = ", ".join(f"sigma {s:g}: {g:+.2f} dB" for s, g in gaps.items())
+        claim = (f"The book's own model, stable by construction with {own_params:,.0f} parameters (a tenth of "
+                 f"TNRD's {PUB.TNRD_PARAMETERS:,} is {PUB.TNRD_PARAMETERS // 10:,}), reaches TNRD's published BSD68 PSNR.")
         ok = [g >= -TNRD_LEVEL_DB for g in gaps.values()]
         verdict = "holds" if all(ok) else "partly holds" if any(g >= -0.5 for g in gaps.values()) else "does not hold"
-        verdict = verdict if whole else "untested"
-        out.append(Claim(f"The book's own model, stable by construction with {own_params:,.0f} parameters (a tenth of "
-                         f"TNRD's {PUB.TNRD_PARAMETERS:,} is {PUB.TNRD_PARAMETERS // 10:,}), reaches TNRD's published "
-                         "BSD68 PSNR.", verdict, f"{untested}own model minus TNRD (published), BSD68: {text}; TNRD level is "
-                         f"within {TNRD_LEVEL_DB} dB", scale, "The leaderboard"))
+        reason = f"own model minus TNRD (published), BSD68: {text}; TNRD level is within {TNRD_LEVEL_DB:g} dB"
+        out.append(untested_at_scale(rule, claim, have, paper, scale, "The leaderboard", reason)
+                   or rule.claim(claim, verdict, reason, scale, "The leaderboard"))
     # 2. BM3D from the package against its published numbers
     comp = published_comparison(scores)
     if len(comp):
+        rule = RULES["BM3D reproduced"]
         v = set(comp["verdict"])
         verdict = "holds" if v == {"reproduced"} else "does not hold" if v == {"not reproduced"} else "partly holds"
-        out.append(Claim("BM3D from the PyPI package reproduces BM3D's published BSD68 PSNR.",
-                         verdict if whole else "untested", untested + "; ".join(f"{r.quantity}: {r.reproduced:.2f} vs {r.published:.2f} dB ({r.verdict})"
-                                   for r in comp.itertuples()), scale, "Published reference rows"))
+        claim = "BM3D from the PyPI package reproduces BM3D's published BSD68 PSNR."
+        reason = "; ".join(f"{r.quantity}: {r.reproduced:.2f} vs {r.published:.2f} dB ({r.verdict})"
+                           for r in comp.itertuples())
+        out.append(untested_at_scale(rule, claim, have, paper, scale, "Published reference rows", reason)
+                   or rule.claim(claim, verdict, reason, scale, "Published reference rows"))
     # 3. learned PDEs against tuned PDEs, and 4. the price of a certificate, at the middle noise level
     s = 25 if 25 in sigmas else sigmas[0]
     fams = board.set_index("method")
-    # under this protocol only: the authors' released models were trained under their paper's protocol
-    learned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, learned" and not m.endswith("-authors")]
-    tuned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, tuned" and not MM.METHODS[m].oracle]
+    ranked = fams["failed"] == "" if "failed" in fams else pd.Series(True, index=fams.index)
+    # under this protocol only: the authors' released models were trained under their paper's protocol; an entry
+    # that failed on some image is not ranked, so it is no one's best
+    learned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, learned" and not m.endswith("-authors")
+               and ranked[m]]
+    tuned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, tuned" and not MM.METHODS[m].oracle and ranked[m]]
     certified = [m for m in learned if fams.loc[m, "stability"] == "certificate"]
     empirical = [m for m in learned if fams.loc[m, "stability"] == "empirical"]
     for question, a_names, b_names, key in (
             ("The best learned PDE denoises better than the best tuned PDE (BSD68, sigma {s:g}).", learned, tuned,
-             "learned"),
+             "learned beats tuned"),
             ("Learned PDEs without a stability certificate denoise better than those with one (BSD68, sigma {s:g}).",
-             empirical, certified, "empirical")):
+             empirical, certified, "uncertified beats certified")):
         a, b = _best(scores, a_names, "BSD68", s), _best(scores, b_names, "BSD68", s)
         if a is None or b is None:
             continue
         d = _paired(scores, a, b, "BSD68", s, resamples)
         verdict = "holds" if d["low"] > 0 else "does not hold" if d["high"] < 0 else "partly holds"
-        out.append(Claim(question.format(s=s), verdict,
-                         f"best {a} minus best {b}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
-                         f"{d['high']:+.2f}] over {d['n']} images", scale, "Neighbours in the ranking"))
+        out.append(RULES[key].claim(question.format(s=s), verdict,
+                                    f"best {a} minus best {b}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
+                                    f"{d['high']:+.2f}] over {d['n']} images", scale, "Neighbours in the ranking"))
     return out

@@ -16,19 +16,60 @@ from ..stats import paired_bootstrap
 from . import protocol as P
 
 
+#: an output whose largest magnitude exceeds this many times the peak is reported as blown up (the PSNR of such an
+#: output is a number, but no denoising: a step of the explicit flow amplified some mode by orders of magnitude)
+BLOWUP_FACTOR = 1e3
+
+
 def per_image(name: str, denoise: Callable, pairs: Mapping, dataset: str, sigma: float,
               oracle: bool = False) -> pd.DataFrame:
-    """One row per test image: ``method, set, sigma, image, PSNR, SSIM`` (peak 255, unclipped output)."""
+    """One row per test image: ``method, set, sigma, image, PSNR, SSIM, max |output|`` (peak 255, unclipped
+    output). An output with NaN or inf gets NaN scores (:func:`failures` reports it); a wrong shape raises."""
     rows = []
     for image, x, y in zip(pairs["names"], pairs["noisy"], pairs["clean"]):
         out = denoise(x, y) if oracle else denoise(x)
-        if out.shape != y.shape or not torch.isfinite(out).all():
-            raise RuntimeError(f"{name} returned {tuple(out.shape)}{' with NaN/inf' if out.shape == y.shape else ''} "
-                               f"for {image} ({tuple(y.shape)})")
+        if out.shape != y.shape:
+            raise RuntimeError(f"{name} returned {tuple(out.shape)} for {image} ({tuple(y.shape)})")
+        finite = bool(torch.isfinite(out).all())
         rows.append({"method": name, "set": dataset, "sigma": sigma, "image": image,
-                     "PSNR": float(psnr(out.double(), y.double(), P.PEAK)[0]),
-                     "SSIM": float(ssim(out.float(), y.float(), P.PEAK)[0])})
+                     "PSNR": float(psnr(out.double(), y.double(), P.PEAK)[0]) if finite else float("nan"),
+                     "SSIM": float(ssim(out.float(), y.float(), P.PEAK)[0]) if finite else float("nan"),
+                     "max |output|": float(out.abs().max()) if finite else float("inf")})
     return pd.DataFrame(rows)
+
+
+def failures(scores: pd.DataFrame, reference: str = "noisy input") -> pd.DataFrame:
+    """Per method, set and sigma, the test images on which the method failed: its output is not finite, or its PSNR
+    is below the noisy input's on that image. Columns ``method, set, sigma, failed, images, reason`` (only methods
+    that failed somewhere; the ``reference`` itself never fails). A failed entry is reported, not ranked."""
+    cols = ["method", "set", "sigma", "failed", "images", "reason"]
+    if scores.empty or reference not in set(scores["method"]):
+        return pd.DataFrame(columns=cols)
+    ref = scores[scores["method"] == reference].set_index(["set", "sigma", "image"])["PSNR"]
+    rows = []
+    for (m, dataset, sigma), g in scores[scores["method"] != reference].groupby(["method", "set", "sigma"], sort=False):
+        below = g["PSNR"].to_numpy() < ref.reindex(list(zip(g["set"], g["sigma"], g["image"]))).to_numpy()
+        big = g["max |output|"].to_numpy(dtype=float) if "max |output|" in g else np.full(len(g), np.nan)
+        nonfinite = ~np.isfinite(g["PSNR"].to_numpy()) | np.isinf(big)  # NaN: not measured (an older cache)
+        bad = below | nonfinite
+        if not bad.any():
+            continue
+        parts = []
+        if nonfinite.any():
+            parts.append(f"output not finite on {int(nonfinite.sum())}")
+        psnr_ = g["PSNR"].to_numpy(dtype=float)
+        # blown up: the output far beyond the peak, or (where its size was not recorded) an error above the peak
+        blown = below & ~nonfinite & ((big > BLOWUP_FACTOR * P.PEAK) | (psnr_ < 0))
+        if blown.any():
+            size = big[blown][np.isfinite(big[blown])]
+            parts.append(f"output blown up on {int(blown.sum())} (PSNR down to {np.nanmin(psnr_[blown]):.1f} dB"
+                         + (f", largest |value| {size.max():.3g}" if size.size else "") + ")")
+        worse = below & ~nonfinite & ~blown
+        if worse.any():
+            parts.append(f"PSNR below the noisy input's on {int(worse.sum())}")
+        rows.append({"method": m, "set": dataset, "sigma": sigma, "failed": int(bad.sum()), "images": len(g),
+                     "reason": "; ".join(parts)})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def means(scores: pd.DataFrame) -> pd.DataFrame:
@@ -44,8 +85,11 @@ def wide(scores: pd.DataFrame, value: str = "PSNR") -> pd.DataFrame:
 
 def neighbours(scores: pd.DataFrame, dataset: str, sigma: float, resamples: int, seed: int = 0) -> pd.DataFrame:
     """Methods ranked by mean PSNR on ``dataset`` at ``sigma``; for each, the paired per-image difference to the
-    next one below with its 95 % bootstrap interval (``separated``: the interval excludes 0)."""
+    next one below with its 95 % bootstrap interval (``separated``: the interval excludes 0). Methods that failed
+    on some image of the set (:func:`failures`) are not ranked."""
     sub = scores[(scores["set"] == dataset) & (scores["sigma"] == sigma)]
+    failed = failures(sub)
+    sub = sub[~sub["method"].isin(set(failed["method"]))]
     piv = sub.pivot_table(index="image", columns="method", values="PSNR")
     order = piv.mean().sort_values(ascending=False).index.tolist()
     rows = []

@@ -42,17 +42,21 @@ def scatter(board: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, refer
             floor: float | None = None):
     """``y`` against ``x`` (log x axis), one marker per method by family, the Pareto front (smaller x, larger y)
     drawn as a line; ``references``: label -> (x, y) drawn hollow. Entries below ``floor`` (e.g. one that diverged)
-    are left off the axes and named in the title."""
+    are left off the axes and named in the title, and so are entries that failed on some test image (column
+    ``failed``, not ranked)."""
     import matplotlib.pyplot as plt
 
+    failed = board[board["failed"].fillna("").astype(str) != ""]["method"].tolist() if "failed" in board else []
     sub = board.dropna(subset=[x, y])
+    sub = sub[~sub["method"].isin(failed)]
     sub = sub[sub[x] > 0]
     off = sub[sub[y] < floor] if floor is not None else sub.iloc[:0]
     sub = sub.drop(off.index)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-    if len(off):
-        ax.set_title("off the chart: " + ", ".join(f"{r['method']} ({r[y]:.3g})" for _, r in off.iterrows()),
-                     fontsize=8)
+    titles = ["off the chart: " + ", ".join(f"{r['method']} ({r[y]:.3g})" for _, r in off.iterrows())] if len(off) else []
+    titles += ["not ranked (failed on some images): " + ", ".join(failed)] if failed else []
+    if titles:
+        ax.set_title("; ".join(titles), fontsize=8)
     for fam, marker in FAMILY_MARKERS.items():
         part = sub[sub["family"].fillna("") == fam]
         if len(part):

@@ -117,9 +117,20 @@ def val_crops(count: int, size: int = CROP, seed: int = 0) -> torch.Tensor:
     return torch.cat(out)[:count]
 
 
-def train_crops(count: int, size: int, seed: int = 0) -> torch.Tensor:
-    """``count`` random grey crops of BSDS500 train and test (the training pool, *choice*), (count, 1, size, size)."""
+#: images of the training pool (the last, sorted by name) held out for tuning: the learning-rate probe trains on the
+#: others and is scored on these, never on a test split (BSDS500 val, Set12)
+TUNING_IMAGES = 40
+
+
+def train_crops(count: int, size: int, seed: int = 0, part: str = "all") -> torch.Tensor:
+    """``count`` random grey crops of BSDS500 train and test (the training pool, *choice*), (count, 1, size, size).
+
+    ``part="all"`` draws from the 400 images; ``"fit"`` from all but the last :data:`TUNING_IMAGES` (sorted by name)
+    and ``"tune"`` from those, held out for choosing training settings (the learning-rate probe)."""
     names = sorted(registry.files("BSDS500", "train/*.jpg") + registry.files("BSDS500", "test/*.jpg"))
+    if part not in ("all", "fit", "tune"):
+        raise ValueError(f"part must be 'all', 'fit' or 'tune', got {part!r}")
+    names = names if part == "all" else names[:-TUNING_IMAGES] if part == "fit" else names[-TUNING_IMAGES:]
     return random_patches([bsds_grey(n) for n in names], size, count, seed=seed)
 
 
