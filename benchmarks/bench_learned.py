@@ -63,6 +63,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
+    started = provenance("cpu")  # the commit that runs, even if the checkout moves on meanwhile
     t_start = time.perf_counter()
     released = A.released(25, ["FoE-S", "KA", "U-Net"])
     clean = P.val_crops(8, args.crop, seed=0)
@@ -125,7 +126,7 @@ def main(argv=None) -> dict:
         for path_name in PATHS:
             by[(kind, f"{base}, {path_name}", b)]["speed-up vs earlier"] = ref / by[(kind, f"{base}, {path_name}", b)]["seconds"]
     tnrd_best = min(by[("train", f"TNRD-style 5x5, {p}", 4)]["seconds"] for p in PATHS)
-    out = {"provenance": provenance("cpu"), "threads": args.threads, "restore_crop": args.crop,
+    out = {"provenance": started, "threads": args.threads, "restore_crop": args.crop,
            "train_crop": args.train_crop, "tnrd_crop": args.tnrd_crop,
            "tnrd_full_batch_seconds_estimate": tnrd_best / 4 * 400,
            "load_average": {"before": load_before, "after": os.getloadavg()[0]},
