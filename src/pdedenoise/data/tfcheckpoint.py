@@ -96,8 +96,15 @@ def _entry(value: bytes) -> Entry:
 
 def _block(data: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
     """The ``(key, value)`` entries of one table block (prefix-compressed keys, restart array at the end)."""
+    if offset < 0 or size < 4 or offset + size >= len(data):
+        raise CheckpointError(f"a table block at bytes {offset}-{offset + size} lies outside the file; the index is "
+                              "damaged")
+    if data[offset + size] == 1:
+        raise CheckpointError("snappy-compressed table blocks are not supported (TensorFlow 2 writes them "
+                              "uncompressed)")
     if data[offset + size] != 0:
-        raise CheckpointError("compressed table blocks are not supported")
+        raise CheckpointError(f"a table block has the unknown trailer type {data[offset + size]}; the index is "
+                              "damaged")
     block = data[offset:offset + size]
     n_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
     end = len(block) - 4 - 4 * n_restarts
@@ -141,8 +148,8 @@ def parse_index(data: bytes, where: str) -> tuple[dict[str, Entry], int]:
                     out[key.decode()] = _entry(value)
                 else:
                     shards = _header_shards(value)
-    except CheckpointError:
-        raise
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}; copy the checkpoint again") from exc
     except (IndexError, struct.error, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{where} is a damaged TensorFlow checkpoint index ({type(exc).__name__}: {exc}); "
                               "copy it again") from exc
