@@ -8,7 +8,6 @@ Same outcomes and classifier as the first table (:mod:`hardening_cases`): ``corr
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -633,8 +632,6 @@ def _roth_black_flow(value: float):
         g = D.RothBlack(2, 0.0)
         with torch.no_grad():
             g.w[0] = value
-        from pdedenoise.solvers.coefficients import FieldBlocks  # noqa: F401  (import check only)
-
         flow = ExplicitFlow(EdgeDiffusivity(D.Spline(in_features=2, log=True)), 3, 0.2)
         flow.coefficients.g = g  # a trained Fields-of-Experts g of two experts, one weight gone infinite
         return flow(_u(1, 2, 12, 12))
