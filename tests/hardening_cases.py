@@ -58,7 +58,7 @@ def cli(tmp: Path, *args: str, timeout: int = TIMEOUT) -> CLIResult:
 
 _ERROR_TYPES = ("ValueError", "TypeError", "DataError", "StabilityError", "CheckpointError", "LPIPSUnavailable",
                 "FileNotFoundError", "KeyError", "UnpicklingError", "ChecksumError", "DataUnavailableError",
-                "UnknownDataError", "CheckpointMismatch", "PermissionError")
+                "UnknownDataError", "CheckpointMismatch", "PermissionError", "NoNotebook", "CorruptWeights")
 
 
 def classify(case: Case, tmp: Path) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/hardening_table.py                 # this checkout
     .venv/bin/python tools/hardening_table.py --src /tmp/old/src --json before.json
+    .venv/bin/python tools/hardening_table.py --table 2          # the second table (hardening_cases2.py)
 
 ``--src`` points the package import at another checkout's ``src`` (e.g. a git worktree of an older commit), so
 the same cases can be run before and after a change. Prints one line per case and the counts per outcome.
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=HERE / "src")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--table", type=int, choices=(1, 2), default=1, help="1: hardening_cases.py, 2: hardening_cases2.py")
+    ap.add_argument("-k", default="", help="only the cases whose name contains this")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(args.src.resolve()))
     os.environ["PYTHONPATH"] = str(args.src.resolve()) + os.pathsep + os.environ.get("PYTHONPATH", "")
@@ -49,8 +52,12 @@ def main(argv=None) -> int:
         os.environ.setdefault("PDEDENOISE_DATA", str(shared))
     from hardening_cases import CASES, TIMEOUT, classify
 
+    if args.table == 2:
+        from hardening_cases2 import CASES2 as CASES
     rows = []
     for case in CASES():
+        if args.k and args.k not in case.name:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             outcome, detail = _isolated(classify, case, Path(tmp), TIMEOUT * 2)
         rows.append({"case": case.name, "area": case.area, "outcome": outcome, "detail": detail})

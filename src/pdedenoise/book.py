@@ -8,6 +8,7 @@ text is typed by hand. Styles are inline, so the tables look the same in Jupyter
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import pandas as pd
@@ -39,7 +40,10 @@ def show(fig, save_as=None) -> None:
     import matplotlib.pyplot as plt
 
     if save_as is not None:
-        fig.savefig(save_as, dpi=90, bbox_inches="tight")
+        from .atomic import atomic_path
+
+        with atomic_path(save_as, suffix=Path(save_as).suffix or ".png") as tmp:  # whole or not at all
+            fig.savefig(tmp, dpi=90, bbox_inches="tight", format=Path(save_as).suffix.lstrip(".") or "png")
     plt.show()
 
 

@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from . import validate
 from .stencils import BoundaryCondition
 
 STORAGE = ("plain", "clip", "round_clip", "wrap")
@@ -44,8 +45,14 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int | None = None,
     """
     if seed is not None and generator is not None:
         raise ValueError("pass either seed or generator, not both")
-    if not (sigma >= 0 and math.isfinite(sigma)):
-        raise ValueError(f"sigma must be a finite number >= 0 (0-255 scale), got {sigma!r}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    sigma = validate.nonnegative("sigma", sigma, "sigma is the noise level on the 0-255 scale")
+    data_range = validate.data_range(data_range)
+    if seed is not None:
+        seed = validate.count("seed", seed, 0)
+    if not isinstance(clip, bool):
+        raise TypeError(f"clip must be True or False, got {clip!r}")
     if not x.is_floating_point():
         x = x.to(torch.float32)
     if not torch.isfinite(x).all():
@@ -61,6 +68,7 @@ def add_gaussian_noise(x: torch.Tensor, sigma: float, seed: int | None = None,
 
 def store(noisy: torch.Tensor, mode: str, data_range: float = 255.0) -> torch.Tensor:
     """What a given storage (:data:`STORAGE`) would hold of a real-valued noisy image."""
+    data_range = validate.data_range(data_range)
     if mode == "plain":
         return noisy
     if mode == "clip":
@@ -95,4 +103,5 @@ def heat_blur(u: torch.Tensor, T: float, bc: BoundaryCondition = "neumann") -> t
     """Isotropic diffusion ``u_t = Laplacian(u)`` to time ``T``: the exact semi-discrete flow."""
     from .solvers.spectral import heat_spectral
 
+    T = validate.nonnegative("T", T, "T is the diffusion time")
     return heat_spectral(u, 1.0, T, bc)

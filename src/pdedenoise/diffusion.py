@@ -2,7 +2,8 @@
 
 All solvers take images ``u`` of shape (N, C, H, W) on a unit grid, are differentiable with respect
 to the image and to every coefficient (rho, K, a diffusivity field), and run on any device and
-floating dtype. Pixel values may be on any scale (0–255 or 0–1); the only scale-dependent
+floating dtype (float16 and bfloat16 images are computed in float32 and the result rounded back once, see
+:func:`pdedenoise.stencils.half_in_float32`). Every entry refuses NaN or infinite images and coefficients. Pixel values may be on any scale (0–255 or 0–1); the only scale-dependent
 parameter is the Perona–Malik contrast K, which must be on the same scale as the image.
 
 Every explicit step here is a call to the one shared step :func:`pdedenoise.solvers.explicit.flux_step`
@@ -31,7 +32,8 @@ from .solvers import stability
 from .solvers.explicit import ExplicitFlow, as_coefficient
 from .solvers.spectral import heat_spectral
 from .solvers.stability import StabilityError, number_of_steps
-from .stencils import BoundaryCondition, average_to_edges, central_gradient_sq, check_finite, check_image
+from .stencils import (BoundaryCondition, average_to_edges, central_gradient_sq, check_finite, check_image,
+                       half_in_float32)
 
 Coefficient = Union[float, torch.Tensor]
 DiffusivityName = Literal["rational", "exponential"]
@@ -55,6 +57,7 @@ def _needs_grad(*xs) -> bool:
 # --------------------------------------------------------------------------- divergence form
 
 
+@half_in_float32
 def divergence_step(
     u: torch.Tensor,
     c: Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]],
@@ -78,13 +81,21 @@ def divergence_step(
     Returns:
         shape (N, C, H, W).
     """
+    check_image(u, "u")
+    check_finite(u.detach(), "u")
+    validate.number("dt", dt)
     coeff = Edges(*c) if isinstance(c, tuple) else c
+    for part, name in ((coeff.x, "c (x edges)"), (coeff.y, "c (y edges)")) if isinstance(coeff, Edges) else \
+            ((coeff, "c"),) if isinstance(coeff, torch.Tensor) else ():
+        check_finite(part.detach(), name)  # a NaN coefficient has no stable step, checked or not
+        _check_nonnegative(part, name)
     return explicit.flux_step(u, coeff, dt, bc, check=check, substeps=substeps, what="divergence-form")
 
 
 # --------------------------------------------------------------------------- heat equation
 
 
+@half_in_float32
 def heat_step(u: torch.Tensor, rho: Coefficient, dt: float, bc: BoundaryCondition = "neumann") -> torch.Tensor:
     """One explicit Euler step of ``u_t = rho * Laplacian(u)`` (no stability check; see :func:`heat`).
 
@@ -92,10 +103,14 @@ def heat_step(u: torch.Tensor, rho: Coefficient, dt: float, bc: BoundaryConditio
     divergence form ``div(rho grad u)`` with rho averaged onto edges.
     """
     check_image(u, "u")
+    check_finite(u.detach(), "u")
     validate.number("dt", dt)  # unchecked single step: any finite dt (negative: a backward step)
-    return explicit.flux_step(u, rho, dt, bc, check=False)
+    r = as_coefficient(rho, u)
+    check_finite(r.detach(), "rho")
+    return explicit.flux_step(u, r, dt, bc, check=False)
 
 
+@half_in_float32
 def heat(
     u0: torch.Tensor,
     rho: Coefficient = 1.0,
@@ -169,6 +184,7 @@ def _pm_coefficients(K: Coefficient, diffusivity: DiffusivityName, scheme: Schem
     raise ValueError(f"unknown scheme {scheme!r}; use 'edge' or 'average'")
 
 
+@half_in_float32
 def perona_malik_step(
     u: torch.Tensor,
     K: Coefficient,
@@ -191,11 +207,13 @@ def perona_malik_step(
         shape (N, C, H, W).
     """
     check_image(u, "u")
+    check_finite(u.detach(), "u")
     _check_K(K, u)
     validate.number("dt", dt)  # any finite step: a negative one is a backward step, on purpose (no check here)
     return explicit.flux_step(u, _pm_coefficients(K, diffusivity, scheme), dt, bc, check=False)
 
 
+@half_in_float32
 def perona_malik(
     u0: torch.Tensor,
     K: Coefficient,

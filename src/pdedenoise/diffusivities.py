@@ -27,11 +27,14 @@ reports (the negative control of the tests).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Union
 
 import torch
 from torch import nn
+
+from . import validate
 
 Contrast = Union[float, torch.Tensor]
 
@@ -150,6 +153,27 @@ class Diffusivity(nn.Module):
     in_features: int = 1
     domain: tuple[float, float] = (0.0, math.inf)
 
+    def __init_subclass__(cls, **kwargs):
+        """Every family's :meth:`sup` first refuses parameters holding NaN or inf: a bound stated for them (e.g.
+        Roth-Black's constant 1) would certify a step whose output is NaN."""
+        super().__init_subclass__(**kwargs)
+        if "sup" in cls.__dict__:
+            bound = cls.__dict__["sup"]
+
+            @functools.wraps(bound)
+            def sup(self, *args, **kw):
+                self.check_parameters()
+                return bound(self, *args, **kw)
+
+            cls.sup = sup
+
+    def check_parameters(self) -> None:
+        """Raise ValueError naming the first parameter or buffer that holds NaN or inf."""
+        for name, t in [*self.named_parameters(), *self.named_buffers()]:
+            if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+                raise ValueError(f"the diffusivity's parameter {name} holds NaN or infinite values: g and its bound "
+                                 "are undefined; set it to a finite value (or reload the model)")
+
     def sup(self) -> float:  # pragma: no cover - every family overrides it
         """An upper bound of ``g`` over the domain, in float64."""
         raise NotImplementedError
@@ -162,8 +186,10 @@ class Diffusivity(nn.Module):
 class _Contrast(Diffusivity):
     def __init__(self, K: float = 1.0, learnable: bool = False):
         super().__init__()
-        if not (K > 0 and math.isfinite(K)):
-            raise ValueError(f"K must be a finite number > 0, got {K}")
+        K = validate.squarable("K", validate.positive("K", K, "K is the contrast, in the image's units"),
+                               torch.float32)
+        if not isinstance(learnable, bool):
+            raise TypeError(f"learnable must be True or False, got {learnable!r}")
         if learnable:  # positive by construction
             self.log_K = nn.Parameter(torch.tensor(math.log(K)))
         else:
@@ -208,8 +234,13 @@ class Spline(Diffusivity):
     def __init__(self, nodes: int = 21, lo: float = 0.0, hi: float = 1.0, in_features: int = 1, log: bool = False,
                  cap: float | None = None, init: float = 0.5):
         super().__init__()
-        if nodes < 2 or not hi > lo:
-            raise ValueError(f"need nodes >= 2 and hi > lo, got nodes={nodes}, lo={lo}, hi={hi}")
+        nodes = validate.count("nodes", nodes, 2)
+        in_features = validate.count("in_features", in_features, 1)
+        lo, hi, init = validate.number("lo", lo), validate.number("hi", hi), validate.number("init", init)
+        if cap is not None:
+            cap = validate.positive("cap", cap)
+        if not hi > lo:
+            raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}")
         if not log and in_features != 1:
             raise ValueError("a spline diffusivity of several features needs log=True (g = exp(sum of splines))")
         if cap is not None:
@@ -251,6 +282,8 @@ class Monomial(Diffusivity):
 
     def __init__(self, in_features: int = 1, powers: list[int] | None = None, c: float = -1.0, s: float = 0.0):
         super().__init__()
+        in_features = validate.count("in_features", in_features, 1)
+        c, s = validate.number("c", c), validate.number("s", s)
         p = list(powers) if powers is not None else list(range(1, in_features + 1))
         if len(p) != in_features or any(int(q) != q or q < 0 for q in p):
             raise ValueError(f"powers must be {in_features} non-negative integers, got {powers}")
@@ -276,6 +309,8 @@ class RothBlack(Diffusivity):
 
     def __init__(self, in_features: int = 1, w: float = 0.0):
         super().__init__()
+        in_features = validate.count("in_features", in_features, 1)
+        w = validate.number("w", w, high=80.0, fix="w is the log of the expert's exponent (exp(w) must be finite)")
         self.w = nn.Parameter(torch.full((in_features,), float(w)))
         self.in_features = in_features
         self.domain = (-math.inf, math.inf)
@@ -299,8 +334,14 @@ class GaussianRBF(Diffusivity):
     def __init__(self, centers: int = 63, lo: float = -1.0, hi: float = 1.0, width: float | None = None,
                  cap: float | None = None, init: float = 0.5):
         super().__init__()
-        if centers < 2 or not hi > lo:
-            raise ValueError(f"need centers >= 2 and hi > lo, got {centers}, [{lo}, {hi}]")
+        centers = validate.count("centers", centers, 2)
+        lo, hi, init = validate.number("lo", lo), validate.number("hi", hi), validate.number("init", init)
+        if width is not None:
+            width = validate.positive("width", width)
+        if cap is not None:
+            cap = validate.positive("cap", cap)
+        if not hi > lo:
+            raise ValueError(f"need hi > lo, got [{lo}, {hi}]")
         self.register_buffer("centers", torch.linspace(lo, hi, centers))
         self.width = float(width if width is not None else (hi - lo) / (centers - 1))
         if cap is not None:
@@ -356,8 +397,13 @@ class BoundedRBF(Diffusivity):
     def __init__(self, centers: int = 63, lo: float = -1.0, hi: float = 1.0, width: float | None = None,
                  cap: float = 1.0, init: float = 0.5):
         super().__init__()
-        if centers < 2 or not hi > lo:
-            raise ValueError(f"need centers >= 2 and hi > lo, got {centers}, [{lo}, {hi}]")
+        centers = validate.count("centers", centers, 2)
+        lo, hi = validate.number("lo", lo), validate.number("hi", hi)
+        cap, init = validate.positive("cap", cap), validate.positive("init", init)
+        if width is not None:
+            width = validate.positive("width", width)
+        if not hi > lo:
+            raise ValueError(f"need hi > lo, got [{lo}, {hi}]")
         if not (cap > 0 and 0 < init < cap):
             raise ValueError(f"need cap > 0 and 0 < init < cap, got cap={cap}, init={init}")
         self.register_buffer("centers", torch.linspace(lo, hi, centers))

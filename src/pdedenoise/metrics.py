@@ -5,7 +5,8 @@ torchmetrics: it is batched, runs on the GPU, is differentiable, and uses the Ga
 Wang et al. (2004) (11x11, sigma 1.5, K1 = 0.01, K2 = 0.03). Its per-pixel SSIM map is
 averaged over the interior (a 5-pixel border dropped), so the numbers agree with
 scikit-image's ``structural_similarity(..., gaussian_weights=True, sigma=1.5,
-use_sample_covariance=False)`` — the test suite checks that.
+use_sample_covariance=False)`` — the test suite checks that. Half-precision images (float16, bfloat16) are scored
+in float32: the score is that of the values given, exactly as if they had been passed as float32.
 
 LPIPS (AlexNet, v0.1) runs in plain torch (:mod:`pdedenoise.perceptual`) on weights fetched once into the
 data cache; without them :func:`lpips` raises an error naming the command, never a stand-in number.
@@ -18,25 +19,35 @@ from . import validate
 from .stencils import check_finite, check_image
 
 
-def _pair(x: torch.Tensor, y: torch.Tensor) -> None:
-    """Two images (N, C, H, W) of the same shape and finite values (a NaN would give a meaningless score)."""
+#: half-precision inputs are scored in float32 (their values exactly; the squares of 0-255 differences and SSIM's
+#: window sums overflow float16 and lose digits in bfloat16): the score is that of the given values
+_WIDEN = (torch.float16, torch.bfloat16)
+
+
+def _pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two images (N, C, H, W) of the same shape and finite values (a NaN would give a meaningless score), half
+    precision widened to float32."""
     check_image(x, "x")
     check_image(y, "y")
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     check_finite(x, "x")
     check_finite(y, "y")
+    if x.dtype in _WIDEN or y.dtype in _WIDEN or x.dtype != y.dtype:
+        wide = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
+        x, y = x.to(wide), y.to(wide)
+    return x, y
 
 
 def mse(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean squared error per image. x, y: (N, C, H, W). Returns (N,)."""
-    _pair(x, y)
+    x, y = _pair(x, y)
     return ((x - y) ** 2).flatten(1).mean(dim=1)
 
 
 def relative_error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Relative l2 error ``||x - y|| / ||y||`` per image, (N,) (x, y: (N, C, H, W))."""
-    check_image(x, "x")
+    x, y = _pair(x, y)
     return (x - y).flatten(1).norm(dim=1) / y.flatten(1).norm(dim=1).clamp_min(1e-12)
 
 
@@ -70,7 +81,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    _pair(x, y)
+    x, y = _pair(x, y)
     data_range = validate.data_range(data_range)
     if min(x.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11 x 11 pixels (its Gaussian window), got "
@@ -103,5 +114,5 @@ def lpips(x: torch.Tensor, y: torch.Tensor, data_range: float) -> torch.Tensor:
     """
     from .perceptual import lpips as _lpips
 
-    _pair(x, y)
+    x, y = _pair(x, y)
     return _lpips(x, y, validate.data_range(data_range))

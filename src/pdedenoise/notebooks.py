@@ -9,19 +9,19 @@ the pages, with the parameter cells removed from the page, and adds ``results/<s
 with every notebook's wall time.
 
 An executed copy appears only when its notebook ran to the end: papermill writes to a temporary
-file that is renamed on success; on failure the partial copy is moved to ``build/failed/`` for
-inspection and the runner exits non-zero.
+file (a fresh random name, :mod:`pdedenoise.atomic`) that is renamed on success; on failure the partial copy is
+kept in ``build/failed/`` for inspection and the runner exits non-zero.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
+from .atomic import atomic_file, atomic_path
 from .checkout import repo_root
 from .results import RUN_STARTED_ENV, SCALES, load_results, provenance, results_dir, write_json_atomic
 
@@ -65,35 +65,38 @@ def execute(
     out_dir = Path(out_dir or executed_dir())
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / notebook.name
-    tmp = out_dir / f".{notebook.stem}.running.ipynb"
     params = {"scale": scale, "device": device, "seed": seed, "data_dir": data_dir, "save": True, "progress": False}
     # the commit that runs is the one checked out now, not the one checked out when a long run ends: the kernel
     # inherits this record and save_results stores it (see pdedenoise.results.RUN_STARTED_ENV)
     previous = os.environ.get(RUN_STARTED_ENV)
     os.environ[RUN_STARTED_ENV] = json.dumps(provenance(device))
     try:
-        pm.execute_notebook(
-            str(notebook), str(tmp), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
-            progress_bar=False, log_output=log_output, request_save_on_cell_execute=False,
-        )
-    except BaseException as exc:
-        failed = repo_root() / "build" / "failed" / notebook.name
-        if tmp.exists():
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(tmp), failed)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise RuntimeError(
-            f"notebook {notebook.name} failed at scale={scale}: {exc.__class__.__name__}: {exc}\n"
-            f"the partially executed copy is in {failed}"
-        ) from exc
+        # a fresh temporary file (random name, created exclusively: never a file or link planted in book/executed),
+        # renamed onto the executed copy when the notebook ran to the end and removed otherwise
+        with atomic_path(final, suffix=".running.ipynb") as tmp:
+            try:
+                pm.execute_notebook(
+                    str(notebook), str(tmp), parameters=params, kernel_name="python3", cwd=str(notebook.parent),
+                    progress_bar=False, log_output=log_output, request_save_on_cell_execute=False,
+                )
+            except BaseException as exc:
+                failed = repo_root() / "build" / "failed" / notebook.name
+                if tmp.exists() and tmp.stat().st_size:
+                    failed.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_file(failed) as fh:  # a copy: a link planted at build/failed is replaced, not followed
+                        fh.write(tmp.read_bytes())
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise RuntimeError(
+                    f"notebook {notebook.name} failed at scale={scale}: {exc.__class__.__name__}: {exc}\n"
+                    f"the partially executed copy is in {failed}"
+                ) from exc
+            _hide_parameters(tmp)
     finally:
         if previous is None:
             os.environ.pop(RUN_STARTED_ENV, None)
         else:
             os.environ[RUN_STARTED_ENV] = previous
-    _hide_parameters(tmp)
-    os.replace(tmp, final)
     return final
 
 
@@ -112,6 +115,9 @@ def _hide_parameters(path: Path) -> None:
 def run_all(scale: str = "ci", only: list[str] | None = None, **kwargs) -> dict[str, float]:
     """Execute the notebooks (all, or those whose name contains one of ``only``); return wall times."""
     timings: dict[str, float] = {}
+    if only is not None and (not only or not all(isinstance(k, str) and k.strip() for k in only)):
+        raise NoNotebook(f"--only needs at least one (non-empty) name, got {only!r}; the notebooks are "
+                         f"{', '.join(nb.stem for nb in discover()) or 'missing'} (leave --only out to run them all)")
     selected = [nb for nb in discover() if not only or any(key in nb.stem for key in only)]
     if not selected:
         raise NoNotebook(f"no notebook matches {only!r} in {notebook_dir()}; the notebooks are "
@@ -132,7 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The runner's options (shared by ``python -m pdedenoise.notebooks`` and ``pdedenoise notebooks``)."""
     parser.add_argument("--scale", default="ci", choices=SCALES,
                         help="ci: minutes on two cores; medium: recorded on a CPU; full: the papers' sizes, for a GPU")
-    parser.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run only notebooks whose name contains one of these (at least one name)")
     parser.add_argument("--device", default="cpu", help="torch device passed to the notebooks (cpu, cuda)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="data directory (default: PDEDENOISE_DATA, ../shared/data, cache)")

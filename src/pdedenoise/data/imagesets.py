@@ -112,7 +112,9 @@ def write_stl10(path: str | os.PathLike, images: torch.Tensor | np.ndarray) -> P
         raise ValueError(f"need (N, 3, 96, 96) images, got {arr.shape}")
     data = np.clip(np.rint(arr), 0, 255).astype(np.uint8).transpose(0, 1, 3, 2)
     path = Path(path)
-    path.write_bytes(np.ascontiguousarray(data).tobytes())
+    from ..atomic import write_bytes
+
+    write_bytes(path, np.ascontiguousarray(data).tobytes())
     return path
 
 

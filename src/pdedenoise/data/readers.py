@@ -1,4 +1,5 @@
-"""Reading image files into float tensors: PNG/JPEG/TIFF (Pillow), DICOM (pydicom), MRC (mrcfile).
+"""Reading image files into float tensors: PNG/TIFF (:mod:`.rasters`), JPEG and others (Pillow), DICOM (pydicom),
+MRC (mrcfile).
 
 Images come out as float tensors of shape (N, C, H, W) on their stored scale: 8-bit images keep
 0–255, 16-bit TIFFs 0–65535, DICOM images are in their rescaled units (Hounsfield units for CT),
@@ -41,23 +42,17 @@ def _is_dicom(path: Path) -> bool:
 
 
 def _read_pil(path: Path) -> np.ndarray:
-    """PIL image -> float32 (H, W) or (H, W, C); multi-page -> (pages, H, W[, C])."""
-    from PIL import Image, ImageOps, ImageSequence
-    with Image.open(path) as im:
-        pages = []
-        for frame in ImageSequence.Iterator(im):
-            frame.load()
-            frame = ImageOps.exif_transpose(frame)  # a camera's orientation tag: pixels as the image is displayed
-            if frame.mode in ("P", "PA"):
-                frame = frame.convert("RGBA" if "transparency" in frame.info or frame.mode == "PA" else "RGB")
-            elif frame.mode in ("1", "LA"):
-                frame = frame.convert("L")
-            elif frame.mode == "CMYK" or frame.mode.startswith("YCbCr"):
-                frame = frame.convert("RGB")
-            pages.append(np.asarray(frame).astype(np.float32))
-    if len({p.shape for p in pages}) != 1:
-        raise DataError(f"{path}: pages have different shapes {[p.shape for p in pages]}; read them one by one")
-    return pages[0] if len(pages) == 1 else np.stack(pages)
+    """PNG/TIFF/JPEG/... -> float32 (H, W) or (H, W, C); multi-page -> (pages, H, W[, C]), on the stored scale
+    (16-bit colour stays 0-65535; a grey+alpha image gives its grey channel)."""
+    from .rasters import read_raster
+
+    r = read_raster(path)
+    arr = r.array.astype(np.float32)
+    if r.alpha and arr.shape[-1] == 2:  # grey + alpha: the grey values (as Pillow's convert("L") gave them)
+        arr = arr[..., :1]
+    if arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return arr[0] if arr.shape[0] == 1 else arr
 
 
 def _dicom_rescale(ds) -> list[tuple[float, float]] | None:
@@ -112,12 +107,30 @@ def _read_mrc(path: Path) -> np.ndarray:
         return np.array(mrc.data, dtype=np.float32)
 
 
+def read_stored(path: str | os.PathLike):
+    """A PNG/TIFF/JPEG/BMP/GIF file's pixels as stored (:class:`pdedenoise.data.rasters.Raster`: (F, H, W, C) in the
+    file's dtype, its bit depth and whether it has alpha). Raises DataError for a missing or damaged file."""
+    from .rasters import read_raster
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file")
+    try:
+        return read_raster(path)
+    except DataError:
+        raise
+    except Exception as exc:  # PIL.UnidentifiedImageError, OSError, ValueError, tifffile errors ...
+        raise _corrupt(path, f"{type(exc).__name__}: {exc}") from exc
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file into a float32 array on its stored scale.
 
     Shapes: grey (H, W); colour (H, W, 3|4) channel-last; multi-page TIFF (pages, H, W[, C]);
     multi-frame DICOM (frames, H, W); MRC/MRCS stack (n, H, W). 8-bit images keep 0–255, 16-bit
-    TIFFs 0–65535, DICOM gets RescaleSlope/Intercept applied (CT in HU), MRC values as stored.
+    PNGs and TIFFs (grey or colour) 0–65535, float TIFFs their values (:mod:`pdedenoise.data.rasters`), DICOM gets
+    RescaleSlope/Intercept applied (CT in HU), MRC values as stored. A grey+alpha image gives its grey channel
+    (:func:`read_stored` keeps the alpha).
     Raises DataError for a missing, unsupported or corrupt file.
     """
     path = Path(path)

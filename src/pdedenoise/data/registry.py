@@ -268,6 +268,20 @@ def reads_of_test_splits(reads: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(d, r) for d, r in reads if any(d == ds and r.startswith(prefix) for ds, prefix in TEST_SPLITS)]
 
 
+def read_verified(dataset: str, relpath: str) -> bytes:
+    """The bytes of ``<dataset>/<relpath>``, checked against the registry's sha256 *as read*: what the caller
+    parses is exactly what was verified (a file swapped after a check, or a sibling file, is never read in its
+    place). Raises ChecksumError naming the file and the fix, and what :func:`fetch` raises."""
+    sha, _size, url = _entry(dataset, relpath)
+    path = fetch(dataset, relpath, verify=False)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha:
+        source = f"re-fetch it from {url}" if url else "re-copy it from the staged shared/data folder"
+        raise ChecksumError(
+            f"checksum mismatch for {path} ({dataset}/{relpath}): expected sha256 {sha}, got {actual}. "
+            f"The file is corrupt, truncated or a different version: delete it and {source}.")
+    return data
 
 
 def fetch(dataset: str, relpath: str, verify: bool = True) -> Path:

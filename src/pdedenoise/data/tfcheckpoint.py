@@ -96,8 +96,15 @@ def _entry(value: bytes) -> Entry:
 
 def _block(data: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
     """The ``(key, value)`` entries of one table block (prefix-compressed keys, restart array at the end)."""
+    if offset < 0 or size < 4 or offset + size >= len(data):
+        raise CheckpointError(f"a table block at bytes {offset}-{offset + size} lies outside the file; the index is "
+                              "damaged")
+    if data[offset + size] == 1:
+        raise CheckpointError("snappy-compressed table blocks are not supported (TensorFlow 2 writes them "
+                              "uncompressed)")
     if data[offset + size] != 0:
-        raise CheckpointError("compressed table blocks are not supported")
+        raise CheckpointError(f"a table block has the unknown trailer type {data[offset + size]}; the index is "
+                              "damaged")
     block = data[offset:offset + size]
     n_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
     end = len(block) - 4 - 4 * n_restarts
@@ -113,42 +120,91 @@ def _block(data: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
     return entries
 
 
+def _header_shards(value: bytes) -> int:
+    """``num_shards`` of the bundle header (``BundleHeaderProto`` field 1; 1 when not stored)."""
+    for field, _, v in _fields(value):
+        if field == 1:
+            return int(v)
+    return 1
+
+
+def parse_index(data: bytes, where: str) -> tuple[dict[str, Entry], int]:
+    """(tensor name -> :class:`Entry`, number of data shards) of the bytes of an ``.index`` file."""
+    if len(data) < 48 or struct.unpack_from("<Q", data, len(data) - 8)[0] != _MAGIC:
+        raise CheckpointError(f"{where} is not a TensorFlow checkpoint index (no table magic number at its end); "
+                              "the file is corrupt or not a checkpoint: copy it again")
+    try:
+        footer = data[-48:]
+        _, pos = _varint(footer, 0)  # metaindex offset
+        _, pos = _varint(footer, pos)  # metaindex size
+        idx_off, pos = _varint(footer, pos)
+        idx_size, pos = _varint(footer, pos)
+        out, shards = {}, 1
+        for _, handle in _block(data, idx_off, idx_size):
+            off, p = _varint(handle, 0)
+            size, _ = _varint(handle, p)
+            for key, value in _block(data, off, size):
+                if key:  # the empty key is the bundle header
+                    out[key.decode()] = _entry(value)
+                else:
+                    shards = _header_shards(value)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where}: {exc}; copy the checkpoint again") from exc
+    except (IndexError, struct.error, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{where} is a damaged TensorFlow checkpoint index ({type(exc).__name__}: {exc}); "
+                              "copy it again") from exc
+    return out, shards
+
+
 def read_index(index: str | Path) -> dict[str, Entry]:
     """Tensor name -> :class:`Entry` from a checkpoint's ``.index`` file."""
-    data = Path(index).read_bytes()
-    if len(data) < 48 or struct.unpack_from("<Q", data, len(data) - 8)[0] != _MAGIC:
-        raise CheckpointError(f"{index} is not a TensorFlow checkpoint index (no table magic number at its end)")
-    footer = data[-48:]
-    _, pos = _varint(footer, 0)  # metaindex offset
-    _, pos = _varint(footer, pos)  # metaindex size
-    idx_off, pos = _varint(footer, pos)
-    idx_size, pos = _varint(footer, pos)
+    return parse_index(Path(index).read_bytes(), str(index))[0]
+
+
+def shard_name(prefix: str, shard: int, shards: int) -> str:
+    """The file name TensorFlow gives data shard ``shard`` of ``shards``: ``NAME.data-00000-of-00001``."""
+    return f"{prefix}.data-{shard:05d}-of-{shards:05d}"
+
+
+def read_bundle(index: bytes, shards: dict[int, bytes], name: str = "checkpoint") -> dict[str, np.ndarray]:
+    """Every numeric tensor of a checkpoint given as bytes: ``index`` (the ``.index`` file) and ``shards``
+    (shard number -> the bytes of its data file), e.g. as read and verified by
+    :func:`pdedenoise.data.registry.read_verified`. ``name`` is used in messages."""
+    entries, _ = parse_index(index, name)
     out = {}
-    for _, handle in _block(data, idx_off, idx_size):
-        off, p = _varint(handle, 0)
-        size, _ = _varint(handle, p)
-        for key, value in _block(data, off, size):
-            if key:  # the empty key is the bundle header
-                out[key.decode()] = _entry(value)
+    for key, e in entries.items():
+        if e.dtype not in _DTYPES:
+            continue  # strings (the object graph) and other non-numeric entries
+        if e.shard not in shards:
+            raise CheckpointError(f"data shard {e.shard} of {name} is missing")
+        raw = shards[e.shard][e.offset:e.offset + e.size]
+        if len(raw) != e.size:
+            raise CheckpointError(f"{key}: the data file of {name} is truncated ({len(raw)} of {e.size} bytes); "
+                                  "copy it again")
+        try:
+            out[key] = np.frombuffer(raw, dtype=_DTYPES[e.dtype]).reshape(e.shape).copy()
+        except ValueError as exc:
+            raise CheckpointError(f"{key} of {name}: {e.size} bytes do not hold a {e.shape} tensor ({exc}); the "
+                                  "index is damaged") from exc
     return out
 
 
 def read_checkpoint(prefix: str | Path) -> dict[str, np.ndarray]:
-    """Every tensor of the checkpoint ``prefix`` (the path without ``.index``) as a NumPy array, by name."""
+    """Every tensor of the checkpoint ``prefix`` (the path without ``.index``) as a NumPy array, by name.
+
+    The data shards read are exactly those the index names (``NAME.data-0000k-of-0000n`` with ``n`` from its
+    header), never another file that happens to match a pattern."""
     prefix = Path(prefix)
-    index = read_index(prefix.with_name(prefix.name + ".index"))
-    shards: dict[int, bytes] = {}
-    out = {}
-    for name, e in index.items():
-        if e.dtype not in _DTYPES:
-            continue  # strings (the object graph) and other non-numeric entries
-        if e.shard not in shards:
-            files = sorted(prefix.parent.glob(f"{prefix.name}.data-{e.shard:05d}-of-*"))
-            if not files:
-                raise CheckpointError(f"data shard {e.shard} of {prefix} is missing")
-            shards[e.shard] = files[0].read_bytes()
-        raw = shards[e.shard][e.offset:e.offset + e.size]
-        if len(raw) != e.size:
-            raise CheckpointError(f"{name}: the data file is truncated ({len(raw)} of {e.size} bytes)")
-        out[name] = np.frombuffer(raw, dtype=_DTYPES[e.dtype]).reshape(e.shape).copy()
-    return out
+    index_path = prefix.with_name(prefix.name + ".index")
+    if not index_path.is_file():
+        raise CheckpointError(f"{index_path} does not exist: a TensorFlow checkpoint is NAME.index beside "
+                              "NAME.data-00000-of-00001; pass the path without the extension")
+    index = index_path.read_bytes()
+    entries, n = parse_index(index, str(index_path))
+    shards = {}
+    for k in sorted({e.shard for e in entries.values() if e.dtype in _DTYPES}):
+        path = prefix.with_name(shard_name(prefix.name, k, n))
+        if not path.is_file():
+            raise CheckpointError(f"data shard {k} of {prefix} is missing: expected {path}")
+        shards[k] = path.read_bytes()
+    return read_bundle(index, shards, str(prefix))

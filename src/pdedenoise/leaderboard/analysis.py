@@ -91,9 +91,12 @@ def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None]
                 key = W.manifest(cache).get(W.file_name(name, sigma), {}).get("sha256", "none")[:12]
                 path = Path(cache) / f"scores-{name}-{dataset}-s{sigma:g}-{key}.csv"
                 if path.is_file():
-                    frames.append(pd.read_csv(path))
-                    log(f"{name}: reusing the {dataset} scores at sigma {sigma:g}")
-                    continue
+                    try:
+                        frames.append(pd.read_csv(path))
+                        log(f"{name}: reusing the {dataset} scores at sigma {sigma:g}")
+                        continue
+                    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:  # damaged: score again
+                        log(f"{name}: the cached scores {path} are damaged ({type(exc).__name__}); scoring again")
             t0 = time.perf_counter()
             part = E.per_image(name, denoise, pairs, dataset, sigma, oracle=MM.get(name).oracle)
             frames.append(part)

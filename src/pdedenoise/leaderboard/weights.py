@@ -9,6 +9,8 @@ all of them together stay under :data:`BUDGET_BYTES`.
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -47,10 +49,24 @@ def _folder(folder: Path | None) -> Path:
     return Path(folder) if folder is not None else WEIGHTS_DIR
 
 
+def _read_json(path: Path) -> dict:
+    """A manifest-like JSON object, or :class:`CorruptWeights` naming the file (never a raw parser error)."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptWeights(f"{path} is not valid JSON ({exc}); restore it with git checkout -- {path}, or delete "
+                             "it to ship no weights from that folder") from exc
+    if not isinstance(value, dict):
+        raise CorruptWeights(f"{path} holds a {type(value).__name__}, not an object; restore it with git checkout "
+                             f"-- {path}")
+    return value
+
+
 def manifest(folder: Path | None = None) -> dict:
     """The manifest of ``folder`` (default: the shipped weights; empty when there is none)."""
-    path = _folder(folder) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return _read_json(_folder(folder) / MANIFEST)
 
 
 def parse_file_name(file: str) -> tuple[str, float]:
@@ -89,8 +105,7 @@ def save_state(state: dict, method: str, sigma: float, folder: Path, provenance:
 
 def withheld(folder: Path | None = None) -> dict[str, str]:
     """State file name -> why a recorded run's state of it is not shipped (empty when none is withheld)."""
-    path = _folder(folder) / WITHHELD
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return _read_json(_folder(folder) / WITHHELD)
 
 
 def withheld_reason(method: str, sigma: float | None = None, folder: Path | None = None) -> str | None:
@@ -130,11 +145,17 @@ def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
             f"no shipped weights for {method!r} at sigma {sigma:g}" + (f" (shipped: sigma {have})" if have else "")
             + "; train them with: python -m pdedenoise.notebooks --scale medium --only 05_ "
               "(then tools/ship_weights.py copies them into the package)")
-    digest = sha256(path)
-    if digest != entry["sha256"]:
+    data = path.read_bytes()  # verified and loaded from the same bytes
+    digest = hashlib.sha256(data).hexdigest()
+    if not isinstance(entry, dict) or digest != entry.get("sha256"):
+        recorded = entry.get("sha256", "none") if isinstance(entry, dict) else "none"
         raise CorruptWeights(f"{path} does not match its checksum in {MANIFEST} ({digest[:12]} != "
-                             f"{entry['sha256'][:12]}); restore it with git checkout -- {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+                             f"{str(recorded)[:12]}); restore it with git checkout -- {path}")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CorruptWeights(f"{path} matches its checksum but does not load ({type(exc).__name__}: {exc}); "
+                             f"make it again with tools/ship_weights.py") from exc
 
 
 def total_bytes(folder: Path | None = None) -> int:

@@ -439,10 +439,28 @@ def _evolve_group(u, coeff, h: float, steps: int, bc: BoundaryCondition, fused: 
     return b if steps % 2 else a
 
 
-def steps_iter(n: int, desc: str, show: bool) -> tuple[Iterable[int], Callable[[int], None] | None]:
-    """A range for a step loop and a matching per-step callback, with a progress bar when ``show``."""
+def steps_iter(n: int, desc: str, show: bool | str) -> tuple[Iterable[int], Callable[[int], None] | None]:
+    """A range for a step loop and a matching per-step callback: a progress bar when ``show`` is True, one line on
+    stderr per 10 % of the steps when ``show == "lines"`` (for logs and pipes, where a bar's carriage returns make
+    one unreadable line; silent for runs that end within a second), nothing when False."""
     if not show:
         return range(n), None
+    if show == "lines":
+        import sys
+        import time
+
+        start, shown = time.perf_counter(), [0]
+
+        def line(k: int) -> None:
+            tenth = (10 * k) // max(n, 1)
+            if tenth > shown[0]:
+                shown[0] = tenth
+                elapsed = time.perf_counter() - start
+                if elapsed >= 1.0:
+                    print(f"[pdedenoise] {desc}: {10 * tenth}% ({k}/{n} steps), {elapsed:.1f} s", file=sys.stderr,
+                          flush=True)
+
+        return range(n), line
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n, desc=desc, leave=False)

@@ -32,6 +32,7 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
+from .. import validate
 from ..diffusivities import Diffusivity
 from ..stencils import BoundaryCondition, average_to_edges, central_gradient_sq
 from . import stability
@@ -78,6 +79,11 @@ class EdgeFunction:
     """
 
     def __init__(self, g: Callable, K, g_: Callable | None = None):
+        if isinstance(K, torch.Tensor):
+            if not bool(torch.isfinite(K.detach()).all()) or bool((K.detach() <= 0).any()):
+                raise ValueError("K must hold finite values > 0 (the contrast, in the image's units)")
+        else:
+            K = validate.positive("K", K, "K is the contrast, in the image's units")
         self.fn, self.K, self.fn_ = g, K, g_
 
     def g(self, s: torch.Tensor) -> torch.Tensor:
@@ -121,6 +127,8 @@ class EdgeDiffusivity(CoefficientModel):
         return Edges(self.g(dx * dx), self.g(dy * dy))
 
     def dt_max(self, reaction_sup: float = 0.0) -> float:
+        if hasattr(self.g, "check_parameters"):
+            self.g.check_parameters()
         if not _covers(self.g, 0.0):
             return math.nan  # g's bound does not hold for every squared difference: check the data
         return stability.scalar_dt_max_from_sup(self.g.sup(), reaction_sup) if self.g.nonnegative() else 0.0
@@ -137,6 +145,8 @@ class PixelDiffusivity(CoefficientModel):
         return Edges(*average_to_edges(self.g(central_gradient_sq(u, bc))))
 
     def dt_max(self, reaction_sup: float = 0.0) -> float:
+        if hasattr(self.g, "check_parameters"):
+            self.g.check_parameters()
         if not _covers(self.g, 0.0):
             return math.nan  # g's bound does not hold for every squared difference: check the data
         return stability.scalar_dt_max_from_sup(self.g.sup(), reaction_sup) if self.g.nonnegative() else 0.0
@@ -158,6 +168,7 @@ class RotationBlock(nn.Module):
 
     def __init__(self, theta: float, learnable: bool = False):
         super().__init__()
+        theta = validate.number("theta", theta)
         if learnable:
             self.theta = nn.Parameter(torch.tensor(float(theta)))
         else:
@@ -172,6 +183,13 @@ class FreeBlock(nn.Module):
 
     def __init__(self, channels: int = 2, init: torch.Tensor | None = None):
         super().__init__()
+        if init is not None:
+            if not isinstance(init, torch.Tensor) or init.ndim != 2 or init.shape[0] != init.shape[1]:
+                raise ValueError(f"init must be a square (C, C) tensor, got {getattr(init, 'shape', type(init))}")
+            if not bool(torch.isfinite(init).all()):
+                raise ValueError("init holds NaN or infinite values")
+        else:
+            channels = validate.count("channels", channels, 1)
         self.matrix = nn.Parameter(init.clone().float() if init is not None else torch.eye(channels))
 
     def forward(self) -> torch.Tensor:
@@ -199,6 +217,9 @@ class StableBlock(nn.Module):
     def __init__(self, channels: int = 2, dt: float = 0.1, g_sup: float = 1.0, reaction_sup: float = 0.0,
                  eps: float = 0.05, init: torch.Tensor | None = None):
         super().__init__()
+        channels = validate.count("channels", channels, 1)
+        dt, g_sup = validate.positive("dt", dt), validate.positive("g_sup", g_sup)
+        reaction_sup, eps = validate.nonnegative("reaction_sup", reaction_sup), validate.positive("eps", eps)
         if not (dt > 0 and g_sup > 0 and reaction_sup >= 0 and dt * reaction_sup < 2):
             raise ValueError(f"need dt > 0, g_sup > 0 and 0 <= dt * reaction_sup < 2; got dt={dt}, g_sup={g_sup}, "
                              f"reaction_sup={reaction_sup}")
@@ -264,6 +285,9 @@ class FieldBlocks(CoefficientModel):
 
     def dt_max(self, reaction_sup: float = 0.0) -> float:
         with torch.no_grad():
+            for name, t in self.named_parameters():
+                if not bool(torch.isfinite(t).all()):
+                    raise ValueError(f"the coefficient model's parameter {name} holds NaN or infinite values")
             if not _covers(self.g, -math.inf if self.feature == "v" else 0.0):
                 return math.nan  # g's bound does not hold for every value of the feature: check the data
             if not self.g.nonnegative():
@@ -285,7 +309,10 @@ class Reaction(nn.Module):
 
     def __init__(self, channels: int = 1, init: float = 0.1, cap: float | None = None):
         super().__init__()
+        channels = validate.count("channels", channels, 1)
+        init = validate.number("init", init)
         if cap is not None:
+            cap = validate.positive("cap", cap)
             if not 0 < init < cap:
                 raise ValueError(f"need 0 < init < cap, got init={init}, cap={cap}")
             raw = math.log(init / (cap - init))

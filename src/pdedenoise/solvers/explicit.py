@@ -31,7 +31,9 @@ from typing import Any, Callable, NamedTuple, Sequence, Union
 import torch
 from torch import nn
 
-from ..stencils import BoundaryCondition, average_to_edges, check_bc, check_image, edge_differences, flux_divergence, laplacian
+from .. import validate
+from ..stencils import (BoundaryCondition, average_to_edges, check_bc, check_finite, check_image, edge_differences,
+                        flux_divergence, laplacian)
 from . import blocked, stability
 from .coefficients import Blocks, Edges
 
@@ -118,10 +120,12 @@ def certificate(coeff: Resolved, dt: float, reaction=None, what: str = "explicit
     lam = 0.0
     if reaction is not None:
         lam_t = torch.as_tensor(reaction).detach()
+        stability._finite(lam_t, "reaction coefficient")
         if float(lam_t.min()) < 0:
             raise ValueError(f"reaction coefficient must be non-negative, min is {float(lam_t.min()):.4g}")
         lam = float(lam_t.max())
     if kind == "constant":
+        stability._finite(value.detach(), "diffusivity")
         lo = float(value.detach().min())
         if lo < 0:
             raise ValueError(f"diffusivity must be non-negative (backward diffusion is ill-posed); min is {lo:.4g}")
@@ -220,8 +224,8 @@ class ExplicitFlow(nn.Module):
     def __init__(self, coefficients: nn.Module | Sequence[nn.Module], steps: int, dt: float,
                  bc: BoundaryCondition = "neumann", reaction=None, check: str = "bound"):
         super().__init__()
-        if steps < 0 or not (dt > 0 and math.isfinite(dt)):
-            raise ValueError(f"need steps >= 0 and a finite dt > 0, got steps={steps}, dt={dt}")
+        steps = validate.count("steps", steps)
+        dt = validate.positive("dt", dt, "dt is the time step")
         if check not in ("bound", "data", "off"):
             raise ValueError(f"check must be 'bound', 'data' or 'off', got {check!r}")
         self.per_step = isinstance(coefficients, (list, tuple, nn.ModuleList))
@@ -256,9 +260,18 @@ class ExplicitFlow(nn.Module):
             return r.sup() if hasattr(r, "sup") else float(r().detach().max())
         return float(torch.as_tensor(r).max())
 
+    def check_parameters(self) -> None:
+        """Refuse parameters or buffers holding NaN or inf (a certificate computed from them would mean nothing,
+        and the flow would output NaN): a ValueError naming the first one."""
+        for name, t in [*self.named_parameters(), *self.named_buffers()]:
+            if t.is_floating_point() and not bool(torch.isfinite(t.detach()).all()):
+                raise ValueError(f"the flow's parameter {name} holds NaN or infinite values: its diffusion is "
+                                 "undefined; set it to a finite value (or reload the model)")
+
     def certificates(self) -> list[stability.Certificate]:
         """The data-free certificate of every step, from the parameters (float64); ``dt_max`` is nan for a
-        model that states no bound."""
+        model that states no bound. Raises ValueError for a parameter that is NaN or infinite."""
+        self.check_parameters()
         def bound(model, t):  # a plain callable states no bound: nan, checked on the data
             return float(model.dt_max(self._reaction_sup(t))) if hasattr(model, "dt_max") else math.nan
 
@@ -291,6 +304,12 @@ class ExplicitFlow(nn.Module):
 
     def forward(self, u0: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         check_image(u0, "u0")
+        check_finite(u0.detach(), "u0")
+        if reference is not None:
+            check_image(reference, "reference")
+            check_finite(reference.detach(), "reference")
+        if self.check == "off":
+            self.check_parameters()  # checked by the certificates otherwise
         ref = u0 if reference is None else reference
         checked = self._checked()
         if self._blockable(u0, checked):  # no gradients: in place on cache-sized strips (same numbers, to round-off)

@@ -15,9 +15,19 @@ from functools import lru_cache
 import torch
 
 from .. import validate
-from ..stencils import BoundaryCondition, check_finite, check_image
+from ..stencils import BoundaryCondition, check_finite, check_image, half_in_float32
 from . import stability
 from .explicit import as_coefficient, is_field
+
+
+#: the most memory the two eigenbases of :func:`heat_spectral` may take (bytes); they grow with the square of the
+#: height and of the width (a 4 x 20,000 image would need 3.2 GB in float64)
+MAX_BASIS_BYTES = 256 * 2 ** 20
+
+
+def basis_bytes(h: int, w: int, dtype: torch.dtype = torch.float64) -> int:
+    """Bytes of the (h, h) and (w, w) eigenbases :func:`heat_spectral` builds for an h x w image."""
+    return (h * h + w * w) * torch.empty((), dtype=dtype).element_size()
 
 
 def laplacian_eigenbasis(n: int, bc: BoundaryCondition, dtype: torch.dtype = torch.float64,
@@ -29,6 +39,12 @@ def laplacian_eigenbasis(n: int, bc: BoundaryCondition, dtype: torch.dtype = tor
         for ``"dirichlet"``), and ``eigenvalues`` of shape (n,), all in [-4, 0]. The 2-D 5-point
         Laplacian of an h x w image has eigenvalues ``lam_h[:, None] + lam_w[None, :]``. Cached.
     """
+    n = validate.count("n", n, 1)
+    need = basis_bytes(n, 0, dtype)
+    if need > MAX_BASIS_BYTES:
+        raise ValueError(f"the eigenbasis of a side of {n} pixels would take {need / 2 ** 30:.2g} GiB (it grows with "
+                         f"the square of the side; the limit is {MAX_BASIS_BYTES / 2 ** 20:.0f} MiB); use "
+                         "pdedenoise.diffusion.heat (explicit steps) for an image this large")
     return _eigenbasis(n, bc, dtype, str(torch.device(device)))
 
 
@@ -74,6 +90,7 @@ def heat_multiplier(lam: torch.Tensor, rho: torch.Tensor, T: float, dt: float | 
     return (1.0 + dt * rho * lam) ** steps
 
 
+@half_in_float32
 def heat_spectral(
     u0: torch.Tensor,
     rho: float | torch.Tensor = 1.0,
@@ -106,6 +123,13 @@ def heat_spectral(
     if bool((r.detach() < 0).any()):
         raise ValueError(f"rho must be non-negative (backward diffusion is ill-posed); min is {float(r.min()):.4g}")
     h, w = u0.shape[-2:]
+    need = basis_bytes(h, w, u0.dtype)
+    if need > MAX_BASIS_BYTES:
+        raise ValueError(f"heat_spectral on a {h} x {w} image would build eigenbases of {need / 2 ** 30:.2g} GiB "
+                          f"(they grow with the square of each side; the limit is {MAX_BASIS_BYTES / 2 ** 20:.0f} MiB, "
+                          "pdedenoise.solvers.spectral.MAX_BASIS_BYTES); use pdedenoise.diffusion.heat (explicit steps, "
+                          "memory proportional to the image: the command line's --method heat) for an image this "
+                          "large")
     dev = str(u0.device)
     bh, lh = _eigenbasis(h, bc, u0.dtype, dev)
     bw, lw = _eigenbasis(w, bc, u0.dtype, dev)

@@ -85,13 +85,21 @@ class Certificate:
         return 1.0 - self.dt / self.dt_max if self.dt_max > 0 else -math.inf
 
     @property
+    def finite(self) -> bool:
+        """False when ``dt`` is not a finite number or ``dt_max`` is NaN (coefficients with NaN or inf in them):
+        such a step is never certified."""
+        return math.isfinite(self.dt) and not math.isnan(self.dt_max)
+
+    @property
     def holds(self) -> bool:
-        return self.dt <= self.dt_max * (1 + TOLERANCE)
+        return self.finite and self.dt <= self.dt_max * (1 + TOLERANCE)
 
     def substeps(self) -> int:
         """The fewest equal sub-steps of ``dt`` that each hold the bound (at most :data:`MAX_SUBSTEPS`)."""
         if self.holds:
             return 1
+        if not self.finite:
+            self.require(False)
         n = self.dt / self.dt_max - TOLERANCE if self.dt_max > 0 else math.inf
         if not n <= MAX_SUBSTEPS:
             raise StabilityError(
@@ -105,6 +113,10 @@ class Certificate:
         equal sub-steps make it stable instead."""
         if self.holds:
             return 1
+        if not self.finite:
+            raise StabilityError(
+                f"the {self.what} step cannot be certified: dt={self.dt} and its bound {self.dt_max} must be numbers "
+                "(a NaN or infinite time step, or coefficients holding NaN or inf); check the parameters and the input")
         if self.dt_max <= 0:
             raise StabilityError(
                 f"unstable explicit {self.what} step: no dt > 0 is stable for these coefficients, which can diffuse "
@@ -124,6 +136,14 @@ class Certificate:
 # --------------------------------------------------------------------------- scalar coefficients
 
 
+def _finite(t: torch.Tensor, what: str) -> None:
+    """A coefficient with NaN or inf has no stable step: refuse it rather than certify it."""
+    if t.numel() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"the {what} holds {bad} NaN or infinite values: no time step is stable for it; check the "
+                         "parameters and the input for NaN or inf")
+
+
 def scalar_dt_max(cx: torch.Tensor, cy: torch.Tensor, reaction: torch.Tensor | float | None = None) -> float:
     """Largest stable ``dt`` for per-edge scalar coefficients (maximum principle), in float64.
 
@@ -135,12 +155,15 @@ def scalar_dt_max(cx: torch.Tensor, cy: torch.Tensor, reaction: torch.Tensor | f
         ValueError: for a negative coefficient (backward diffusion has no stable step).
     """
     cx, cy = cx.detach().double(), cy.detach().double()
+    _finite(cx, "diffusivity (x edges)")
+    _finite(cy, "diffusivity (y edges)")
     lo = min(float(cx.min()) if cx.numel() else 0.0, float(cy.min()) if cy.numel() else 0.0)
     if lo < 0:
         raise ValueError(f"diffusivity must be non-negative (backward diffusion is ill-posed); min is {lo:.4g}")
     s = cx[..., 1:] + cx[..., :-1] + cy[..., 1:, :] + cy[..., :-1, :]
     if reaction is not None:
         lam = torch.as_tensor(reaction, dtype=torch.float64, device=s.device).detach()
+        _finite(lam, "reaction coefficient")
         if float(lam.min()) < 0:
             raise ValueError(f"reaction coefficient must be non-negative, min is {float(lam.min()):.4g}")
         s = s + lam
@@ -151,6 +174,9 @@ def scalar_dt_max(cx: torch.Tensor, cy: torch.Tensor, reaction: torch.Tensor | f
 def scalar_dt_max_from_sup(g_sup: float, reaction_sup: float = 0.0, dims: int = 2) -> float:
     """``1 / (2 dims sup g + sup lambda)``: the step bound that holds for any field below ``sup g``
     (``1/(4 sup g)`` in 2-D without reaction)."""
+    if not (math.isfinite(float(g_sup)) and math.isfinite(float(reaction_sup))):
+        raise ValueError(f"the bound of the diffusivity (sup g = {g_sup}) and of the reaction ({reaction_sup}) must be "
+                         "finite: a parameter is NaN or infinite; check the model's parameters")
     top = 2 * dims * float(g_sup) + float(reaction_sup)
     if top < 0 or math.isnan(top):
         raise ValueError(f"need sup g >= 0 and sup lambda >= 0, got {g_sup} and {reaction_sup}")
@@ -160,8 +186,8 @@ def scalar_dt_max_from_sup(g_sup: float, reaction_sup: float = 0.0, dims: int = 
 def max_diffusivity(dt: float, reaction_sup: float = 0.0, dims: int = 2) -> float:
     """The largest ``sup g`` for which a step ``dt`` is admissible: ``(1/dt - sup lambda) / (2 dims)``,
     i.e. ``1 / (4 dt)`` in 2-D without reaction (the inverse of :func:`scalar_dt_max_from_sup`)."""
-    if not dt > 0:
-        raise ValueError(f"need dt > 0, got {dt}")
+    if not (dt > 0 and math.isfinite(dt)):
+        raise ValueError(f"need a finite dt > 0, got {dt}")
     return (1.0 / dt - float(reaction_sup)) / (2 * dims)
 
 
@@ -179,7 +205,10 @@ def block_dt_max(Dx: torch.Tensor, Dy: torch.Tensor, reaction_sup: float = 0.0) 
             (no explicit step is then stable).
     """
     worst = math.inf
+    if not math.isfinite(float(reaction_sup)):
+        raise ValueError(f"the reaction bound must be finite, got {reaction_sup}")
     for D in (Dx, Dy):
+        _finite(D.detach(), "coefficient block")
         if D.shape[1] == D.shape[2] == 2:
             top = _two_by_two_top(D.detach().double())
             if top is not None:

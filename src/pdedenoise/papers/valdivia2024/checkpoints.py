@@ -14,6 +14,7 @@ transposed: (in, out, kh, kw) from TensorFlow's (kh, kw, out, in)); dense (in, o
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from ...data import registry
-from ...data.tfcheckpoint import read_checkpoint
+from ...data.tfcheckpoint import parse_index, read_bundle, shard_name
 from . import method as M
 
 DATASET = "learned_diffusivities_ckpt"
@@ -49,11 +50,11 @@ class Spec:
 def specs() -> list[Spec]:
     """The 18 released models: KA at each sigma, then the rows of the authors' ``architecture_description.csv``."""
     out = [Spec(f"{s}_2", "KA", s, first=2) for s in SIGMAS]
-    with open(registry.fetch(DATASET, "architecture_description.csv"), newline="") as fh:
-        for r in csv.DictReader(fh):
-            arch, kind = r["architecture"], r["function_type"]
-            sigma, first, second = int(r["variance"]), int(r["first_parameter"]), int(r["second_parameter"])
-            out.append(Spec(f"{arch}_{kind}_{sigma}_{first}_{second}", arch, sigma, kind, first, second))
+    text = registry.read_verified(DATASET, "architecture_description.csv").decode()
+    for r in csv.DictReader(io.StringIO(text, newline="")):
+        arch, kind = r["architecture"], r["function_type"]
+        sigma, first, second = int(r["variance"]), int(r["first_parameter"]), int(r["second_parameter"])
+        out.append(Spec(f"{arch}_{kind}_{sigma}_{first}_{second}", arch, sigma, kind, first, second))
     return out
 
 
@@ -74,11 +75,20 @@ def build(s: Spec, faithful: bool = True) -> M.LearnedDiffusion:
     return M.make_model("UNet", kernel=s.first, depth=s.second)
 
 
+def every_tensor(name: str) -> dict[str, np.ndarray]:
+    """Every numeric tensor of the released checkpoint ``name``, read from the bytes the registry verified (the
+    index and exactly the data shard it names; a file planted beside them is never read)."""
+    if not isinstance(name, str) or "/" in name or name not in {s.name for s in specs()}:
+        raise KeyError(f"no released model {name!r}; the names are {[s.name for s in specs()]}")
+    index = registry.read_verified(DATASET, f"checkpoints/{name}.index")
+    _, n = parse_index(index, f"checkpoints/{name}.index")
+    data = registry.read_verified(DATASET, f"checkpoints/{shard_name(name, 0, n)}")
+    return read_bundle(index, {0: data}, f"{DATASET}/checkpoints/{name}")
+
+
 def tensors(name: str) -> dict[str, np.ndarray]:
     """The checkpoint's model variables (optimiser state left out), by TensorFlow name."""
-    prefix = registry.fetch(DATASET, f"checkpoints/{name}.index")
-    registry.fetch(DATASET, f"checkpoints/{name}.data-00000-of-00001")  # verified beside its index
-    every = read_checkpoint(prefix.with_suffix(""))
+    every = every_tensor(name)
     return {k.split("/.ATTRIBUTES")[0]: v for k, v in every.items()
             if "/.ATTRIBUTES/VARIABLE_VALUE" in k and not k.startswith(("optimizer", "loss_tracker", "save_counter"))}
 
@@ -203,7 +213,7 @@ def training_state(name: str) -> dict:
     """What a checkpoint says about its training: optimiser steps, final learning rate, the optimiser (Adam when
     it stores two moment tensors per trained variable; nothing stored for the FoE models) and the mean loss of
     the last epoch (the Keras loss tracker, MSE in grey levels squared)."""
-    every = read_checkpoint(registry.fetch(DATASET, f"checkpoints/{name}.index").with_suffix(""))
+    every = every_tensor(name)
     value = {k.split("/.ATTRIBUTES")[0]: v for k, v in every.items()}
     trained = [k for k in tensors(name) if "moving_" not in k]
     slots = [k for k in value if k.startswith("optimizer/_variables/")]
