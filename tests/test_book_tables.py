@@ -54,5 +54,5 @@ def test_comparison_caption_key_and_check_only():
 
 def test_code_keys_are_the_code_like_ones():
     keys = labels.code_keys()
-    assert {"foe-s-authors", "rms_db", "table2", "perona-malik-tuned", "bm3d"} <= keys
+    assert {"foe-s-authors", "rms_db", "table2", "perona-malik-tuned", "bm3d", "tnrd"} <= keys
     assert not {"own", "cross-diffusion", "heat"} & keys

@@ -23,22 +23,79 @@ _CELL = [{"selector": "th, td", "props": "padding: 2px 10px; vertical-align: top
          {"selector": "caption", "props": "caption-side: top; text-align: left; font-weight: bold; padding: 4px 0;"}]
 
 
+#: the PNG text key under which a figure records the height of its smallest text in image pixels
+TEXT_PX_KEY = "pdedenoise:min-text-px"
+#: figures are drawn for the page's text column (688 px): 7.5 in at 90 dpi, with room for a tight bounding box
+PAGE_WIDTH_IN = 7.5
+DPI = 90
+#: the smallest text of a figure (pt); at 90 dpi and no scaling it is 11 px on the page
+MIN_FONT_PT = 9
+
+
 def setup() -> None:
-    """Matplotlib defaults for the book's page width (about 750 px): figures 9 x 3.6 in. at 90 dpi, text
-    that stays legible when the page scales a figure down."""
+    """Matplotlib defaults for the book's page (688 px): figures 7.5 in wide at 90 dpi, so the page shows them
+    unscaled, no text under 9 pt; mathtext for symbols. In a notebook (IPython), figures are shown as PNGs
+    that record their smallest text in pixels (:data:`TEXT_PX_KEY`), which the browser test checks against
+    the width the page gives them."""
     import matplotlib as mpl
 
-    mpl.rcParams.update({"figure.figsize": (9.0, 3.6), "figure.dpi": 90, "savefig.dpi": 90, "font.size": 11,
-                         "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 9, "xtick.labelsize": 9,
-                         "ytick.labelsize": 9, "figure.constrained_layout.use": True})
+    mpl.rcParams.update({"figure.figsize": (PAGE_WIDTH_IN, 3.2), "figure.dpi": DPI, "savefig.dpi": DPI,
+                         "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": 9,
+                         "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 11,
+                         "figure.constrained_layout.use": True})
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book's environment
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot  # noqa: F401 - selects the inline backend, which registers its own PNG formatter
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+
+
+def min_text_px(fig, dpi: float | None = None) -> float | None:
+    """Height (px) of the smallest text of ``fig`` in an image saved at ``dpi`` (default: the figure's): its
+    smallest visible font size in points times ``dpi / 72``; None for a figure without text."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * (dpi or fig.dpi) / 72 if sizes else None
+
+
+def _png_bytes(fig, dpi: float | None = None) -> bytes:
+    import io
+
+    dpi = dpi or fig.dpi
+    px = min_text_px(fig, dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight",
+                metadata={TEXT_PX_KEY: f"{px:.2f}"} if px else None)
+    return buf.getvalue()
+
+
+def figure_png(fig) -> str | None:
+    """The notebook's PNG of ``fig`` (base64, as IPython's own formatter gives it), recording its smallest
+    text (:func:`min_text_px`) in the PNG's text chunk :data:`TEXT_PX_KEY`; None for an empty figure."""
+    import base64
+
+    if not fig.axes and not fig.images:
+        return None
+    return base64.b64encode(_png_bytes(fig)).decode("ascii")
 
 
 def show(fig, save_as=None) -> None:
-    """Show a figure; with ``save_as`` (a path) also keep a PNG copy (the figures of recorded runs)."""
+    """Show a figure; with ``save_as`` (a path) also keep a PNG copy (the figures of recorded runs), which records
+    its smallest text like the page's copy."""
     import matplotlib.pyplot as plt
 
     if save_as is not None:
-        fig.savefig(save_as, dpi=90, bbox_inches="tight")
+        from pathlib import Path
+
+        Path(save_as).write_bytes(_png_bytes(fig, DPI))
     plt.show()
 
 

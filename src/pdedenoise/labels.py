@@ -73,18 +73,11 @@ def table_label(key: str) -> str:
 
 
 def code_keys() -> set[str]:
-    """The keys that look like code when shown to a reader: those with an underscore or a digit, or lower-case
-    hyphenated names (``foe-s-authors``), whose label differs from the key. Ordinary words that double as keys
-    (``own``, ``heat``) are not among them."""
-    out = set()
-    for key, lab in LABELS.items():
-        if key == lab:
-            continue
-        if "_" in key or any(ch.isdigit() for ch in key) or ("-" in key and key == key.lower() and key.count("-") >= 1
-                                                              and key not in _PROSE_PHRASES):
-            out.add(key)
-    return out
+    """The keys that read as code when a page shows them instead of their labels (``foe-s-authors``, ``tnrd``,
+    ``rms_db``, ``table2``): every key whose label differs from it, except the ordinary words and phrases of the
+    prose that double as keys (:data:`PROSE_WORDS`)."""
+    return {key for key, lab in LABELS.items() if key != lab and key not in PROSE_WORDS}
 
 
-#: hyphenated keys that are also ordinary phrases of the prose
-_PROSE_PHRASES = {"cross-diffusion", "perona-malik", "unet-diffusivity"}
+#: keys that are also ordinary words or phrases of the prose ("our own model", "the heat equation")
+PROSE_WORDS = {"own", "heat", "discs", "cross-diffusion", "perona-malik"}
