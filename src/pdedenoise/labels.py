@@ -62,6 +62,26 @@ METHODS: dict[str, str] = _method_labels()
 LABELS: dict[str, str] = {**TABLES, **METHODS, **QUANTITIES}
 
 
+#: short names of the methods, for figure labels where a full label does not fit
+SHORT = {"heat-tuned": "heat, tuned ρ", "heat-oracle": "heat, oracle ρ", "perona-malik-tuned": "Perona-Malik",
+         "perona-malik-exp-tuned": "Perona-Malik (exp. g)", "ncdf": "NCDF", "cross-diffusion": "cross-diffusion",
+         "tnrd": "TNRD-style", "diffnet": "DiffNet", "unet": "U-Net", "bm3d": "BM3D", "own": "own model"}
+
+
+def short_label(key: Hashable) -> Hashable:
+    """A method's short name for a figure (``"foe-s-authors"`` -> ``"FoE-S (authors)"``); else :func:`label`."""
+    from .leaderboard.methods import DIFFUSIVITIES
+
+    if not isinstance(key, str):
+        return key
+    if key in SHORT:
+        return SHORT[key]
+    base = key.removesuffix("-authors")
+    if base in DIFFUSIVITIES:
+        return DIFFUSIVITIES[base] + (" (authors)" if key.endswith("-authors") else "")
+    return label(key)
+
+
 def label(key: Hashable) -> Hashable:
     """The reader's name of ``key`` (a method, quantity or table key); anything else is returned unchanged."""
     return LABELS.get(key, key) if isinstance(key, str) else key
