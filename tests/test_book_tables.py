@@ -56,3 +56,8 @@ def test_code_keys_are_the_code_like_ones():
     keys = labels.code_keys()
     assert {"foe-s-authors", "rms_db", "table2", "perona-malik-tuned", "bm3d", "tnrd"} <= keys
     assert not {"own", "cross-diffusion", "heat"} & keys
+
+
+def test_caption_keys_after_a_prefix():
+    df = pd.DataFrame({"quantity": ["x"], "published": [1.0], "reproduced": [1.0]})
+    assert "medium: Table 3" in book.comparison(df, "medium: table3").text

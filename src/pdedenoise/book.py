@@ -255,8 +255,9 @@ def _styled(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, cap
     t = _relabel(t)
     formatters = {new: formatters[old] for old, new in zip(formatters, t.columns)}
     sty = t.style.set_table_styles(_CELL + [_FIRST]).format(formatters).format_index(_plain, axis=1)
-    if caption:
-        sty = sty.set_caption(table_label(caption))
+    if caption:  # a table key, alone or after a prefix ("medium: table3"), becomes its label
+        head, sep, tail = str(caption).rpartition(": ")
+        sty = sty.set_caption(head + sep + str(table_label(tail)))
     return sty.hide(axis="index"), notes
 
 
@@ -339,7 +340,9 @@ def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = 
     per = {c: precision for c in ("published", "reproduced", "difference")}
     sty, missing_notes = _styled(t, per, caption, missing="not published, or not measured at this scale",
                                   transpose=False)
-    if not check_only:
+    if verdict_col not in t.columns:
+        pass
+    elif not check_only:
         sty = sty.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}; white-space: nowrap",
                       subset=[verdict_col])
     else:
