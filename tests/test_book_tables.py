@@ -61,3 +61,11 @@ def test_code_keys_are_the_code_like_ones():
 def test_caption_keys_after_a_prefix():
     df = pd.DataFrame({"quantity": ["x"], "published": [1.0], "reproduced": [1.0]})
     assert "medium: Table 3" in book.comparison(df, "medium: table3").text
+
+
+def test_a_single_wide_row_is_transposed_and_formatted_per_quantity():
+    row = pd.DataFrame([{"best T": 0.45, "PSNR at best T (dB)": 26.7712, "explicit steps": 9.0, "explicit (ms)": 10.456,
+                         "SSIM": 0.81234, "parameters": 26885.0}])
+    cells = _cells(book.table(row, 3).text)
+    assert cells[:2] == ["quantity", "value"]
+    assert {"0.450", "26.77", "9", "10.5", "0.812", "26,885"} <= set(cells)

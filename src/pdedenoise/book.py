@@ -230,11 +230,12 @@ def _styled(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, cap
     t = df.copy()
     if index or not (isinstance(t.index, pd.RangeIndex) and t.index.name is None):
         t = t.reset_index(names=[n if n is not None else "" for n in t.index.names])
-    if transpose and len(t) == 1 and len(t.columns) > 5 and not isinstance(t.columns, pd.MultiIndex):
-        # a single wide row reads better as a column of quantities
-        t = pd.DataFrame({"quantity": [label(c) for c in t.columns], "value": list(t.iloc[0])})
     per_column = dict(precision) if isinstance(precision, Mapping) else {}
     default = None if isinstance(precision, Mapping) else precision
+    if transpose and len(t) == 1 and len(t.columns) > 5 and not isinstance(t.columns, pd.MultiIndex):
+        # a single wide row reads better as a column of quantities, each value formatted by its own quantity
+        values = [_formatter(t[c], _kind(c), per_column.get(c, default), "")(t[c].iloc[0]) for c in t.columns]
+        t = pd.DataFrame({"quantity": [label(c) for c in t.columns], "value": values})
     reasons = missing if isinstance(missing, Mapping) else {}
     fallback = missing if isinstance(missing, str) else MISSING_REASON
 
