@@ -22,6 +22,8 @@ one from the session's executed notebooks.
 """
 from __future__ import annotations
 
+import base64
+import io
 import os
 import re
 import shutil
@@ -70,11 +72,24 @@ _TABLES_JS = """() => {
             firstSticky: first ? getComputedStyle(first).position === 'sticky' : false};
   });
 }"""
-# The page's figures as rendered: source, natural and rendered width.
-_IMAGES_JS = """() => {
+# The page's figures as rendered: source, natural and rendered width; a widget's panel (a blob: or data: URL) also
+# its bytes, base64.
+_IMAGES_JS = """async () => {
   const column = document.querySelector('main article') || document.querySelector('article') || document.body;
-  return Array.from(column.querySelectorAll('img')).filter(i => i.naturalWidth > 0 && i.clientWidth > 0)
-    .map(i => ({src: i.currentSrc || i.src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width}));
+  const out = [];
+  for (const i of column.querySelectorAll('img')) {
+    if (!(i.naturalWidth > 0 && i.clientWidth > 0)) continue;
+    const src = i.currentSrc || i.src;
+    let bytes = null;
+    if (src.startsWith('blob:') || src.startsWith('data:')) {
+      const buf = new Uint8Array(await (await fetch(src)).arrayBuffer());
+      let bin = '';
+      for (let k = 0; k < buf.length; k += 32768) bin += String.fromCharCode.apply(null, buf.subarray(k, k + 32768));
+      bytes = btoa(bin);
+    }
+    out.push({src: src, natural: i.naturalWidth, shown: i.getBoundingClientRect().width, bytes: bytes});
+  }
+  return out;
 }"""
 # The visible prose: the page's text with code, maths and scripts hidden.
 _PROSE_JS = """() => {
@@ -88,8 +103,9 @@ _PROSE_JS = """() => {
 }"""
 
 
-def _png_text_px(path: Path) -> float:
-    """The smallest text (px) a PNG records (:data:`pdedenoise.book.TEXT_PX_KEY`), else the book's 9 pt at 90 dpi."""
+def _png_text_px(path) -> float:
+    """The smallest text (px) a PNG (a path or a file object) records (:data:`pdedenoise.book.TEXT_PX_KEY`), else
+    the book's 9 pt at 90 dpi."""
     from PIL import Image
 
     from pdedenoise import book
@@ -128,11 +144,15 @@ def page_problems(browser, page_file: Path, html_root: Path, code_keys=None, set
             problems.append(f"table '{t['name']}' overflows its wrapper without scrolling or a frozen first column")
     for im in page.evaluate(_IMAGES_JS):
         url = urlparse(im["src"])
-        if url.scheme != "file":
+        if im["bytes"]:
+            source, name = io.BytesIO(base64.b64decode(im["bytes"])), "a widget panel"
+        elif url.scheme == "file":
+            source, name = Path(unquote(url.path)), Path(url.path).name
+        else:
             continue
-        px = _png_text_px(Path(unquote(url.path))) * im["shown"] / im["natural"]
+        px = _png_text_px(source) * im["shown"] / im["natural"]
         if px < MIN_TEXT_PX - 0.05:
-            problems.append(f"figure {Path(url.path).name}: smallest text {px:.1f} px as shown "
+            problems.append(f"figure {name}: smallest text {px:.1f} px as shown "
                             f"({im['natural']} px wide shown at {im['shown']:.0f})")
     prose = page.evaluate(_PROSE_JS)
     for pattern, what in ((NOT_A_NUMBER, "a non-number"), (RAW_LATEX, "raw LaTeX")):
@@ -251,6 +271,7 @@ DEFECTS = {
                                       + "</tr></table></div>"),
     "small figure text": '<img src="big.png" style="max-width: 100%;">',
     "unlabelled big figure": '<img src="unknown.png" style="max-width: 100%;">',
+    "small panel text": '<img src="data:image/png;base64,{panel}" style="width: 100%;">',
     "nan": "<table><tr><td>PSNR</td><td>nan</td></tr></table>",
     "inf": "<p>the error is -inf</p>",
     "code key": "<p>best tnrd minus best perona-malik-tuned</p>",
@@ -262,7 +283,7 @@ DEFECTS = {
     "absolute path in the notebook": "",
 }
 EXPECTED = {"wide table": "no scroll wrapper", "wrapper without frozen column": "frozen first column",
-            "small figure text": "big.png: smallest text", "unlabelled big figure": "unknown.png: smallest text",
+            "small figure text": "big.png: smallest text", "small panel text": "a widget panel: smallest text", "unlabelled big figure": "unknown.png: smallest text",
             "nan": "non-number", "inf": "non-number", "code key": "code keys", "quantity key": "code keys",
             "external request": "leaves the book", "console error": "console error", "raw LaTeX": "raw LaTeX",
             "absolute path": "contains '/work/", "absolute path in the notebook": "page.ipynb contains '/home/"}
@@ -276,9 +297,11 @@ def test_each_check_catches_its_defect(defect, browser, tmp_path):
     _png(tmp_path / "ok.png", 600, 11.25)          # shown unscaled: 11 px text
     _png(tmp_path / "big.png", 3139, 11.25)        # shrunk to the column: 2.5 px text
     _png(tmp_path / "unknown.png", 3139, None)     # no record: the book's 9 pt at 90 dpi, shrunk the same
+    _png(tmp_path / "panel.png", 1200, 11.25)     # a slider panel as a data: URL, shown 688 px wide: 6.5 px text
+    body = DEFECTS[defect].replace("{panel}", base64.b64encode((tmp_path / "panel.png").read_bytes()).decode())
     page = tmp_path / "page.html"
     page.write_text(f'<!doctype html><html><head><meta charset="utf-8"></head><body><main><article '
-                    f'style="width: 688px">{_CLEAN}{DEFECTS[defect]}</article></main></body></html>')
+                    f'style="width: 688px">{_CLEAN}{body}</article></main></body></html>')
     if defect == "absolute path in the notebook":
         (tmp_path / "page.ipynb").write_text('{"metadata": {"papermill": {"input_path": "/home/me/nb.ipynb"}}}')
     problems = page_problems(browser, page, tmp_path, code_keys(), settle_ms=300)
