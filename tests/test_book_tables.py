@@ -69,3 +69,11 @@ def test_a_single_wide_row_is_transposed_and_formatted_per_quantity():
     cells = _cells(book.table(row, 3).text)
     assert cells[:2] == ["quantity", "value"]
     assert {"0.450", "26.77", "9", "10.5", "0.812", "26,885"} <= set(cells)
+
+
+def test_row_numbers_are_not_shown_but_row_labels_are():
+    df = pd.DataFrame({"a": [1.5, 2.5], "dB lost": [2.52571, 0.1]}, index=[45, 46])
+    cells = _cells(book.table(df, 4).text)
+    assert "45" not in cells and "2.53" in cells                            # decibels: 2 decimals
+    cells = _cells(book.table(df.set_index(pd.Index(["Lena", "Barbara"]))).text)
+    assert "Lena" in cells

@@ -8,6 +8,7 @@ text is typed by hand. Styles are inline, so the tables look the same in Jupyter
 from __future__ import annotations
 
 import html
+import re
 from typing import Iterable, Mapping
 
 import pandas as pd
@@ -133,7 +134,7 @@ def _kind(col) -> str:
     h = " ".join(str(x).lower() for x in (col if isinstance(col, tuple) else (col,)))
     if "ssim" in h:
         return "ssim"
-    if "psnr" in h or "(db)" in h or h.endswith(" db") or "_db" in h:
+    if "psnr" in h or re.search(r"(\b|_)db\b", h):
         return "psnr"
     if any(k in h for k in ("second", "(s)", "(ms)", " time", "min_s", "median_s", "ms per")):
         return "time"
@@ -228,7 +229,8 @@ def _styled(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, cap
     from .labels import label, table_label
 
     t = df.copy()
-    if index or not (isinstance(t.index, pd.RangeIndex) and t.index.name is None):
+    named = any(n is not None for n in t.index.names)
+    if index or named or not pd.api.types.is_integer_dtype(t.index):  # row labels, not row numbers: shown
         t = t.reset_index(names=[n if n is not None else "" for n in t.index.names])
     per_column = dict(precision) if isinstance(precision, Mapping) else {}
     default = None if isinstance(precision, Mapping) else precision
