@@ -187,7 +187,10 @@ def _formatter(series: pd.Series, kind: str, precision: int | None, missing_mark
         if isinstance(v, (bool,)) or type(v).__name__ == "bool_":
             return "yes" if v else "no"
         if isinstance(v, str):
-            return "—" + missing_mark if v.strip().lower() in ("nan", "none") else str(_plain(v))
+            word = v.strip().lower()
+            if word in ("inf", "+inf", "infinity", "-inf", "-infinity"):  # infinities stored as text (JSON)
+                return "−∞" if word.startswith("-") else "∞"
+            return "—" + missing_mark if word in ("nan", "none") else str(_plain(v))
         if v is None or (isinstance(v, float) and v != v):
             return "—" + missing_mark
         if not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
