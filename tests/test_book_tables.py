@@ -77,3 +77,8 @@ def test_row_numbers_are_not_shown_but_row_labels_are():
     assert "45" not in cells and "2.53" in cells                            # decibels: 2 decimals
     cells = _cells(book.table(df.set_index(pd.Index(["Lena", "Barbara"]))).text)
     assert "Lena" in cells
+
+
+def test_ordinary_words_in_cells_are_not_relabelled():
+    cells = _cells(book.table(pd.DataFrame({"solver": ["heat", "perona-malik-tuned"], "rate": [1.0, 2.0]})).text)
+    assert "heat" in cells and labels.label("perona-malik-tuned") in cells

@@ -214,15 +214,19 @@ def _formatter(series: pd.Series, kind: str, precision: int | None, missing_mark
 
 
 def _relabel(df: pd.DataFrame) -> pd.DataFrame:
-    """Column headers, index and cell texts through :data:`pdedenoise.labels.LABELS`."""
-    from .labels import label
+    """Column headers and index through :data:`pdedenoise.labels.LABELS`; text cells only when they are code keys
+    (:func:`pdedenoise.labels.code_keys`: ``foe-s-authors``, not the word ``heat``, which a cell may mean
+    otherwise)."""
+    from .labels import code_keys, label
+
+    keys = code_keys()
 
     t = df.rename(columns=label).rename(index=label)
     if isinstance(t.columns, pd.MultiIndex):
         t.columns = t.columns.set_names([label(n) for n in t.columns.names])
     for col in t.columns:
         if t[col].dtype == object:
-            t[col] = t[col].map(lambda v: label(v) if isinstance(v, str) else v)
+            t[col] = t[col].map(lambda v: label(v) if isinstance(v, str) and v in keys else v)
     return t
 
 
