@@ -170,7 +170,9 @@ def _plain(v) -> str:
         return significant(v) if v == v and abs(v) != float("inf") else ("—" if v != v else "∞" if v > 0 else "−∞")
     if v is None:
         return "—"
-    return str(label(v))
+    from .labels import code_keys
+
+    return str(label(v)) if isinstance(v, str) and v in code_keys() else str(v)
 
 
 def _formatter(series: pd.Series, kind: str, precision: int | None, missing_mark: str):

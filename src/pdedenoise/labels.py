@@ -7,6 +7,7 @@ label of :data:`LABELS` instead; :func:`label` is the look-up. A key without a l
 """
 from __future__ import annotations
 
+import functools
 from typing import Hashable
 
 #: methods that the command line runs but that are not leaderboard entries, and rows that are not methods
@@ -92,11 +93,12 @@ def table_label(key: str) -> str:
     return TABLES.get(key, label(key))
 
 
-def code_keys() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def code_keys() -> frozenset[str]:
     """The keys that read as code when a page shows them instead of their labels (``foe-s-authors``, ``tnrd``,
     ``rms_db``, ``table2``): every key whose label differs from it, except the ordinary words and phrases of the
     prose that double as keys (:data:`PROSE_WORDS`)."""
-    return {key for key, lab in LABELS.items() if key != lab and key not in PROSE_WORDS}
+    return frozenset(key for key, lab in LABELS.items() if key != lab and key not in PROSE_WORDS)
 
 
 #: keys that are also ordinary words or phrases of the prose ("our own model", "the heat equation")
