@@ -1,9 +1,15 @@
-"""What a chapter page shows: the claims box, readable comparison tables, glued numbers, figure style.
+"""What a chapter page shows: the claims box, readable tables, glued numbers, the figure style.
 
-One formatting helper for every table of the book (:func:`table`, :func:`comparison`), one box for a
-chapter's claims and verdicts (:func:`claims_box`), and :func:`glue` / :func:`glue_text` to insert
-computed values into the prose (myst-nb's ``{glue}`` roles and directives), so no number in a page's
-text is typed by hand. Styles are inline, so the tables look the same in Jupyter and in the book.
+One presenter for every table of the book (:func:`table`, :func:`comparison`, :func:`settings`): readers' names
+for methods and quantities (:mod:`pdedenoise.labels`), decimals by quantity (PSNR 2, SSIM 3, counts as integers
+with thousands separators, times to 3 significant digits), missing values as "—" with the reason underneath,
+infinities as ∞, and a wrapper that scrolls sideways with the first column frozen when a table is wider than the
+page's 688 px text column. One box for a chapter's claims and verdicts (:func:`claims_box`), and :func:`glue` /
+:func:`glue_text` to insert computed values into the prose (myst-nb's ``{glue}`` roles and directives), so no
+number in a page's text is typed by hand. :func:`setup` sets the figure style (7.5 in wide at 90 dpi, no text
+under 9 pt) and makes every figure's PNG record its smallest text in pixels, which the browser test checks
+against the width the page gives the image. Styles are inline, so the tables look the same in Jupyter and in
+the book.
 """
 from __future__ import annotations
 
