@@ -47,7 +47,9 @@ def scatter(board: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, refer
     from ..figures import PAGE_WIDTH_IN, place_labels
     from ..labels import label, short_label
 
-    sub = board.dropna(subset=[x, y])
+    # recorded boards may hold text where a value is missing: numbers only
+    sub = board.assign(**{x: pd.to_numeric(board[x], errors="coerce"), y: pd.to_numeric(board[y], errors="coerce")})
+    sub = sub.dropna(subset=[x, y])
     sub = sub[sub[x] > 0]
     off = sub[sub[y] < floor] if floor is not None else sub.iloc[:0]
     sub = sub.drop(off.index)
