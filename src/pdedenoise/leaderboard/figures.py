@@ -67,7 +67,7 @@ def scatter(board: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, refer
     for rx, ry in refs.values():
         ax.scatter([rx], [ry], facecolors="none", edgecolors="k", s=40)
     ax.set_xscale("log"), ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=9, loc="lower right")
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=9, loc="outside lower center", ncol=5)  # off the labels
     xs = list(sub[x]) + [v[0] for v in refs.values()]
     ys = list(sub[y]) + [v[1] for v in refs.values()]
     place_labels(ax, xs, ys, [short_label(m) for m in sub["method"]] + list(refs))
