@@ -34,3 +34,12 @@ def test_denoise_command_reports_unreadable_file(tmp_path, capsys):
     assert cli.main(["denoise", str(bad), str(tmp_path / "out.png")]) == 2
     assert "broken.png" in capsys.readouterr().err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_methods_listing_shows_the_labels_of_the_book_tables(capsys):
+    from pdedenoise.labels import LABELS
+
+    assert cli.main(["methods"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    for name in ("foe-s-authors", "perona-malik-tuned", "bm3d", "heat"):
+        assert LABELS[name] in lines[name]

@@ -107,6 +107,25 @@ def test_the_runner_hands_the_start_provenance_to_the_kernel(tmp_path, monkeypat
     assert json.loads(seen.read_text())["date"] and RUN_STARTED_ENV not in os.environ
 
 
+def test_executed_notebook_carries_no_machine_path(tmp_path, monkeypatch):
+    """Papermill's input_path/output_path, and any printed absolute path of the checkout, leave the executed copy
+    (the page offers it for download) as paths relative to the repository."""
+    probe = tmp_path / "notebooks" / "50_where.ipynb"
+    probe.parent.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('scale = "ci"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(f"print({str(tmp_path / 'results' / 'x.json')!r})")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, probe)
+    monkeypatch.setattr(notebooks, "repo_root", lambda: tmp_path)
+    out = notebooks.execute(probe, "ci", out_dir=tmp_path / "book" / "executed")
+    text = out.read_text()
+    assert str(tmp_path) not in text, "an absolute path of the build machine is left in the executed notebook"
+    meta = json.loads(text)["metadata"]["papermill"]
+    assert (meta["input_path"], meta["output_path"]) == ("notebooks/50_where.ipynb", "book/executed/50_where.ipynb")
+    assert "results/x.json" in text
+
+
 def _check_chapter3_findings(saved):
     """Chapter 3 at ci scale: the released models load and match TensorFlow, Table 3's counts and the input row
     are reproduced, every released model restores, KA (and only KA) breaks the maximum principle on a

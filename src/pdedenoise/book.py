@@ -1,13 +1,20 @@
-"""What a chapter page shows: the claims box, readable comparison tables, glued numbers, figure style.
+"""What a chapter page shows: the claims box, readable tables, glued numbers, the figure style.
 
-One formatting helper for every table of the book (:func:`table`, :func:`comparison`), one box for a
-chapter's claims and verdicts (:func:`claims_box`), and :func:`glue` / :func:`glue_text` to insert
-computed values into the prose (myst-nb's ``{glue}`` roles and directives), so no number in a page's
-text is typed by hand. Styles are inline, so the tables look the same in Jupyter and in the book.
+One presenter for every table of the book (:func:`table`, :func:`comparison`, :func:`settings`): readers' names
+for methods and quantities (:mod:`pdedenoise.labels`), decimals by quantity (PSNR 2, SSIM 3, counts as integers
+with thousands separators, times to 3 significant digits), missing values as "—" with the reason underneath,
+infinities as ∞, and a wrapper that scrolls sideways with the first column frozen when a table is wider than the
+page's 688 px text column. One box for a chapter's claims and verdicts (:func:`claims_box`), and :func:`glue` /
+:func:`glue_text` to insert computed values into the prose (myst-nb's ``{glue}`` roles and directives), so no
+number in a page's text is typed by hand. :func:`setup` sets the figure style (7.5 in wide at 90 dpi, no text
+under 9 pt) and makes every figure's PNG record its smallest text in pixels, which the browser test checks
+against the width the page gives the image. Styles are inline, so the tables look the same in Jupyter and in
+the book.
 """
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -25,25 +32,79 @@ _CELL = [{"selector": "th, td", "props": "padding: 2px 10px; vertical-align: top
          {"selector": "caption", "props": "caption-side: top; text-align: left; font-weight: bold; padding: 4px 0;"}]
 
 
+#: the PNG text key under which a figure records the height of its smallest text in image pixels
+TEXT_PX_KEY = "pdedenoise:min-text-px"
+#: figures are drawn for the page's text column (688 px): 7.5 in at 90 dpi, with room for a tight bounding box
+PAGE_WIDTH_IN = 7.5
+DPI = 90
+#: the smallest text of a figure (pt); at 90 dpi and no scaling it is 11 px on the page
+MIN_FONT_PT = 9
+
+
 def setup() -> None:
-    """Matplotlib defaults for the book's page width (about 750 px): figures 9 x 3.6 in. at 90 dpi, text
-    that stays legible when the page scales a figure down."""
+    """Matplotlib defaults for the book's page (688 px): figures 7.5 in wide at 90 dpi, so the page shows them
+    unscaled, no text under 9 pt; mathtext for symbols. In a notebook (IPython), figures are shown as PNGs
+    that record their smallest text in pixels (:data:`TEXT_PX_KEY`), which the browser test checks against
+    the width the page gives them."""
     import matplotlib as mpl
 
-    mpl.rcParams.update({"figure.figsize": (9.0, 3.6), "figure.dpi": 90, "savefig.dpi": 90, "font.size": 11,
-                         "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 9, "xtick.labelsize": 9,
-                         "ytick.labelsize": 9, "figure.constrained_layout.use": True})
+    mpl.rcParams.update({"figure.figsize": (PAGE_WIDTH_IN, 3.2), "figure.dpi": DPI, "savefig.dpi": DPI,
+                         "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "legend.fontsize": 9,
+                         "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.titlesize": 11,
+                         "figure.constrained_layout.use": True})
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book's environment
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    import matplotlib.pyplot  # noqa: F401 - selects the inline backend, which registers its own PNG formatter
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, figure_png)
+
+
+def min_text_px(fig, dpi: float | None = None) -> float | None:
+    """Height (px) of the smallest text of ``fig`` in an image saved at ``dpi`` (default: the figure's): its
+    smallest visible font size in points times ``dpi / 72``; None for a figure without text."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * (dpi or fig.dpi) / 72 if sizes else None
+
+
+def _png_bytes(fig, dpi: float | None = None) -> bytes:
+    import io
+
+    dpi = dpi or fig.dpi
+    px = min_text_px(fig, dpi)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight",
+                metadata={TEXT_PX_KEY: f"{px:.2f}"} if px else None)
+    return buf.getvalue()
+
+
+def figure_png(fig) -> str | None:
+    """The notebook's PNG of ``fig`` (base64, as IPython's own formatter gives it), recording its smallest
+    text (:func:`min_text_px`) in the PNG's text chunk :data:`TEXT_PX_KEY`; None for an empty figure."""
+    import base64
+
+    if not fig.axes and not fig.images:
+        return None
+    return base64.b64encode(_png_bytes(fig)).decode("ascii")
 
 
 def show(fig, save_as=None) -> None:
-    """Show a figure; with ``save_as`` (a path) also keep a PNG copy (the figures of recorded runs)."""
+    """Show a figure; with ``save_as`` (a path) also keep a PNG copy (the figures of recorded runs), which records
+    its smallest text like the page's copy."""
     import matplotlib.pyplot as plt
 
     if save_as is not None:
-        from .atomic import atomic_path
+        from .atomic import write_bytes
 
-        with atomic_path(save_as, suffix=Path(save_as).suffix or ".png") as tmp:  # whole or not at all
-            fig.savefig(tmp, dpi=90, bbox_inches="tight", format=Path(save_as).suffix.lstrip(".") or "png")
+        write_bytes(save_as, _png_bytes(fig, DPI))  # whole or not at all
     plt.show()
 
 
@@ -61,18 +122,195 @@ def glue_text(name: str, value, fmt: str = "{}") -> None:
     glue(name, Markdown(fmt.format(value)))
 
 
-def table(df: pd.DataFrame, precision: int | Mapping[str, int] = 2, caption: str | None = None,
-          index: bool = False):
-    """A pandas Styler with padded cells and a precision per column (an int for all numeric columns)."""
-    sty = df.style.set_table_styles(_CELL)
-    numeric = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
-    per_column = precision if isinstance(precision, Mapping) else {c: precision for c in numeric}
-    for col, p in per_column.items():
-        if col in df.columns:
-            sty = sty.format(precision=p, subset=[col], na_rep="—", thousands=",")
-    if caption:
-        sty = sty.set_caption(caption)
-    return sty if index else sty.hide(axis="index")
+#: the page's text column (px): a table wider than this scrolls sideways in its wrapper, first column frozen
+PAGE_WIDTH_PX = 688
+#: the footnote of a missing value when the caller gives no reason
+MISSING_REASON = "no value for this row: not measured in this run, or not defined for it"
+_WRAP = ('<div class="pde-table" style="overflow-x: auto; max-width: 100%; margin: 0.5em 0;">{body}{notes}</div>')
+_FIRST = {"selector": "tbody th, tbody td:first-child, thead th:first-child",
+          "props": "position: sticky; left: 0; background: #fff; z-index: 1;"}
+
+
+def _header_text(col) -> str:
+    """The lowest header of a column, lower-case (a MultiIndex column's last non-empty level)."""
+    parts = [str(x) for x in (col if isinstance(col, tuple) else (col,)) if str(x)]
+    return (parts[-1] if parts else "").lower()
+
+
+def _kind(col) -> str:
+    """The quantity a column holds, from its header: psnr, ssim, time or other."""
+    h = " ".join(str(x).lower() for x in (col if isinstance(col, tuple) else (col,)))
+    if "ssim" in h:
+        return "ssim"
+    if "psnr" in h or re.search(r"(\b|_)db\b", h):
+        return "psnr"
+    if any(k in h for k in ("second", "(s)", "(ms)", " time", "min_s", "median_s", "ms per")):
+        return "time"
+    return "other"
+
+
+def significant(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, never in exponent notation for 1e-4 <= |x| < 1e6
+    (``0.000123`` -> ``"0.000123"``, ``173.098833`` -> ``"173"``, ``3.78e9`` -> ``"3,780,000,000"``)."""
+    import math
+
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    if mag >= digits - 1:
+        return f"{round(x):,}"
+    if mag < -4:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits - 1 - mag}f}"
+
+
+def _plain(v) -> str:
+    """A Python value as a reader's text: a tuple/list as a comma list, a dict as "key value" pairs, a label."""
+    from .labels import label
+
+    if isinstance(v, (tuple, list)):
+        return ", ".join(_plain(x) for x in v)
+    if isinstance(v, Mapping):
+        return "; ".join(f"{label(k)} {_plain(x)}" for k, x in v.items())
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return significant(v) if v == v and abs(v) != float("inf") else ("—" if v != v else "∞" if v > 0 else "−∞")
+    if v is None:
+        return "—"
+    from .labels import code_keys
+
+    return str(label(v)) if isinstance(v, str) and v in code_keys() else str(v)
+
+
+def _formatter(series: pd.Series, kind: str, precision: int | None, missing_mark: str):
+    """A cell formatter for one column: decimals by quantity (PSNR 2, SSIM 3, times 3 significant digits), whole
+    numbers with thousands separators, missing values as a dash and infinities as the symbol."""
+    import math
+
+    values = pd.to_numeric(series, errors="coerce")
+    finite = values[values.notna() & values.map(lambda x: math.isfinite(x) if x == x else False)]
+    integral = (kind in ("other", "time") and len(finite) > 0 and (finite == finite.round()).all()
+                and pd.api.types.is_numeric_dtype(series))
+
+    def fmt(v):
+        if isinstance(v, (bool,)) or type(v).__name__ == "bool_":
+            return "yes" if v else "no"
+        if isinstance(v, str):
+            word = v.strip().lower()
+            if word in ("inf", "+inf", "infinity", "-inf", "-infinity"):  # infinities stored as text (JSON)
+                return "−∞" if word.startswith("-") else "∞"
+            return "—" + missing_mark if word in ("nan", "none") else str(_plain(v))
+        if v is None or (isinstance(v, float) and v != v):
+            return "—" + missing_mark
+        if not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+            return _plain(v)
+        x = float(v)
+        if x != x:
+            return "—" + missing_mark
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        if integral or (isinstance(v, int) and not isinstance(v, bool)):
+            return f"{round(x):,}"
+        if kind == "psnr":
+            return f"{x:,.2f}"
+        if kind == "ssim":
+            return f"{x:.3f}"
+        if kind == "time" or precision is None:
+            return significant(x)
+        out = f"{x:,.{precision}f}"
+        return significant(x) if x != 0 and float(out.replace(",", "")) == 0 else out
+    return fmt
+
+
+def _relabel(df: pd.DataFrame) -> pd.DataFrame:
+    """Column headers and index through :data:`pdedenoise.labels.LABELS`; text cells only when they are code keys
+    (:func:`pdedenoise.labels.code_keys`: ``foe-s-authors``, not the word ``heat``, which a cell may mean
+    otherwise)."""
+    from .labels import code_keys, label
+
+    keys = code_keys()
+
+    t = df.rename(columns=label).rename(index=label)
+    if isinstance(t.columns, pd.MultiIndex):
+        t.columns = t.columns.set_names([label(n) for n in t.columns.names])
+    for col in t.columns:
+        if t[col].dtype == object:
+            t[col] = t[col].map(lambda v: label(v) if isinstance(v, str) and v in keys else v)
+    return t
+
+
+def _styled(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, caption: str | None = None,
+            index: bool = False, missing: str | Mapping[str, str] | None = None, transpose: bool = True):
+    """The Styler of :func:`table` and the footnotes it needs: ``(styler, [note, ...])``."""
+    from .labels import label, table_label
+
+    t = df.copy()
+    named = any(n is not None for n in t.index.names)
+    if index or named or not pd.api.types.is_integer_dtype(t.index):  # row labels, not row numbers: shown
+        t = t.reset_index(names=[n if n is not None else "" for n in t.index.names])
+    per_column = dict(precision) if isinstance(precision, Mapping) else {}
+    default = None if isinstance(precision, Mapping) else precision
+    if transpose and len(t) == 1 and len(t.columns) > 5 and not isinstance(t.columns, pd.MultiIndex):
+        # a single wide row reads better as a column of quantities, each value formatted by its own quantity
+        values = [_formatter(t[c], _kind(c), per_column.get(c, default), "")(t[c].iloc[0]) for c in t.columns]
+        t = pd.DataFrame({"quantity": [label(c) for c in t.columns], "value": values})
+    reasons = missing if isinstance(missing, Mapping) else {}
+    fallback = missing if isinstance(missing, str) else MISSING_REASON
+
+    def is_missing(v) -> bool:
+        return (v is None or (isinstance(v, float) and v != v)
+                or (isinstance(v, str) and v.strip().lower() in ("nan", "none")))
+
+    why = {}  # column -> the reason of its missing values
+    for col in t.columns:
+        if t[col].map(is_missing).any():
+            why[col] = reasons.get(col) or reasons.get(_header_text(col)) or fallback
+    notes = list(dict.fromkeys(why.values()))
+    formatters = {}
+    for col in t.columns:
+        mark = f" [{notes.index(why[col]) + 1}]" if col in why and len(notes) > 1 else ""
+        p = per_column.get(col, per_column.get(col[-1] if isinstance(col, tuple) else col, default))
+        formatters[col] = _formatter(t[col], _kind(col), p, mark)
+    t = _relabel(t)
+    formatters = {new: formatters[old] for old, new in zip(formatters, t.columns)}
+    sty = t.style.set_table_styles(_CELL + [_FIRST]).format(formatters).format_index(_plain, axis=1)
+    if caption:  # a table key, alone or after a prefix ("medium: table3"), becomes its label
+        head, sep, tail = str(caption).rpartition(": ")
+        sty = sty.set_caption(head + sep + str(table_label(tail)))
+    return sty.hide(axis="index"), notes
+
+
+def _notes_html(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    if len(notes) == 1:
+        return f'<p style="font-size: 0.9em; margin: 0.2em 0;">— {html.escape(notes[0])}</p>'
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return f'<ol style="font-size: 0.9em; margin-top: 0.3em;">{items}</ol>'
+
+
+def table(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, caption: str | None = None,
+          index: bool = False, missing: str | Mapping[str, str] | None = None) -> "_HTML":
+    """A table as the book shows it: readers' names, units, decimals by quantity, missing values explained.
+
+    Args:
+        df: the table; column headers, index labels and text cells that are keys of
+            :data:`pdedenoise.labels.LABELS` (method names, quantity keys) are shown by their labels.
+        precision: decimals of the numeric columns that are not PSNR (always 2), SSIM (3) or times (3 significant
+            digits): an int for all, or per column (columns not named: 3 significant digits); ``None``: 3
+            significant digits. Columns of whole numbers show as integers with thousands separators.
+        caption: the caption (a table key such as ``"table2"`` becomes its label).
+        index: show the index (a named index is always shown).
+        missing: why a value is missing (one text, or per column): the footnote of the "—" cells (default
+            :data:`MISSING_REASON`).
+
+    Returns:
+        an object with ``_repr_html_``: the table inside a horizontally scrolling wrapper (first column frozen)
+        so that a table wider than the page (:data:`PAGE_WIDTH_PX`) never spills over it; footnotes under it.
+    """
+    sty, notes = _styled(df, precision, caption, index, missing)
+    return _HTML(_WRAP.format(body=sty.to_html(), notes=_notes_html(notes)))
 
 
 class _HTML:
@@ -83,6 +321,15 @@ class _HTML:
         return self.text
 
 
+def settings(config: Mapping, scale: str) -> "_HTML":
+    """A chapter's configuration at ``scale`` as a two-column table: each setting's label and its value as text
+    (tuples as comma lists, dictionaries as "name value" pairs, no Python literals)."""
+    from .labels import label
+
+    rows = pd.DataFrame({"setting": [label(k) for k in config], f"{scale} scale": [_plain(v) for v in config.values()]})
+    return table(rows)
+
+
 def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = False, precision: int = 2,
                sources: bool = False) -> _HTML:
     """A published-vs-reproduced table (:func:`pdedenoise.records.compare`) for a page.
@@ -90,7 +337,7 @@ def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = 
     Long reasons become numbered footnotes under the table (one note per distinct reason); the source
     column is left out unless ``sources``. With ``check_only`` (a run too small to test the paper, e.g.
     the ci scale) the verdict column is shown uncoloured and headed "ci check": it checks the pipeline,
-    not the paper.
+    not the paper. ``caption`` may be a table key (``"table2"``).
     """
     cols = ["quantity"] + (["source"] if sources else []) + ["published", "reproduced", "difference", "verdict",
                                                               "reason"]
@@ -110,8 +357,12 @@ def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = 
     if check_only:
         t = t.rename(columns={"verdict": "ci check"})
         verdict_col = "ci check"
-    sty = table(t, {"published": precision, "reproduced": precision, "difference": precision}, caption)
-    if not check_only:
+    per = {c: precision for c in ("published", "reproduced", "difference")}
+    sty, missing_notes = _styled(t, per, caption, missing="not published, or not measured at this scale",
+                                  transpose=False)
+    if verdict_col not in t.columns:
+        pass
+    elif not check_only:
         sty = sty.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}; white-space: nowrap",
                       subset=[verdict_col])
     else:
@@ -120,7 +371,7 @@ def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = 
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         out += f'<ol style="font-size: 0.9em; margin-top: 0.3em;">{items}</ol>'
-    return _HTML(out)
+    return _HTML(_WRAP.format(body=out, notes=_notes_html(missing_notes)))
 
 
 def claims_box(claims: Iterable[Claim | Mapping], title: str | None = None, header: str = "the paper claims") -> _HTML:

@@ -374,7 +374,9 @@ def _stability_label(m) -> str:
 
 
 def _list_methods(args: argparse.Namespace) -> int:
-    """Print every method the command line can run by name, with what it needs."""
+    """Print every method the command line can run by name, with its name in the book's tables
+    (:data:`pdedenoise.labels.LABELS`) and what it needs."""
+    from .labels import label
     from .leaderboard import methods, weights
 
     rows = [("perona-malik", "solver", "certificate", "your parameters (--K, --steps, --diffusivity)"),
@@ -397,8 +399,9 @@ def _list_methods(args: argparse.Namespace) -> int:
                     else "no shipped weights yet: train them with the leaderboard's medium run")
         rows.append((m.name, m.family, _stability_label(m), need))
     width = max(len(r[0]) for r in rows)
+    shown = max(len(label(r[0])) for r in rows)
     for name, family, stability, need in rows:
-        print(f"{name:<{width}}  {family:<13} {stability:<12} {need}")
+        print(f"{name:<{width}}  {label(name):<{shown}}  {family:<13} {stability:<12} {need}")
     return 0
 
 

@@ -5,7 +5,8 @@ outputs) with the parameters ``scale``, ``device``, ``seed`` and ``data_dir``, p
 notebook then saves its numbers to ``results/<scale>/<name>.json``; opened interactively, a notebook
 writes nothing unless its reader sets ``save = True``) and ``progress=False`` (no progress bars in the
 executed pages). It writes the executed copies to ``book/executed/``, from which Jupyter Book renders
-the pages, with the parameter cells removed from the page, and adds ``results/<scale>/_timings.json``
+the pages, with the parameter cells removed from the page and no absolute path of the machine left in
+them (papermill records its input and output paths: they become relative to the repository), and adds ``results/<scale>/_timings.json``
 with every notebook's wall time.
 
 An executed copy appears only when its notebook ran to the end: papermill writes to a temporary
@@ -92,6 +93,7 @@ def execute(
                     f"the partially executed copy is in {failed}"
                 ) from exc
             _hide_parameters(tmp)
+            _scrub_paths(tmp, notebook, final)
     finally:
         if previous is None:
             os.environ.pop(RUN_STARTED_ENV, None)
@@ -110,6 +112,32 @@ def _hide_parameters(path: Path) -> None:
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:
             cell.metadata["tags"] = tags + ["remove-cell"]
     nbformat.write(nb, path)
+
+
+def _scrub_paths(path: Path, notebook: Path, final: Path) -> None:
+    """Leave no path of the build machine in an executed notebook (the page offers it for download).
+
+    Papermill records the absolute input and output paths in the notebook's metadata: they become paths
+    relative to the repository (or the bare file names, for a notebook outside it). Any other mention of the
+    repository's or the home folder's absolute path (a warning, a parameter) becomes relative too.
+    """
+    import nbformat
+
+    root = repo_root().resolve()
+
+    def rel(p: Path) -> str:
+        p = Path(p).resolve()
+        return str(p.relative_to(root)) if p.is_relative_to(root) else p.name
+
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata.get("papermill")
+    if meta is not None:
+        meta["input_path"] = rel(notebook)
+        meta["output_path"] = rel(final)
+    text = nbformat.writes(nb)
+    for prefix, to in ((str(root) + "/", ""), (str(root), "."), (str(Path.home()) + "/", "~/")):
+        text = text.replace(prefix, to)
+    path.write_text(text)
 
 
 def run_all(scale: str = "ci", only: list[str] | None = None, **kwargs) -> dict[str, float]:

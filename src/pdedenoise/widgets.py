@@ -14,9 +14,13 @@ import matplotlib.pyplot as plt  # the caller's backend is kept: in a notebook, 
 
 
 def figure_png(fig, dpi: int = 80) -> bytes:
-    """PNG bytes of a matplotlib figure (the figure is closed, so a notebook does not also show it)."""
+    """PNG bytes of a matplotlib figure (the figure is closed, so a notebook does not also show it), recording
+    its smallest text in pixels like the page's figures (:func:`pdedenoise.book.min_text_px`)."""
+    from .book import TEXT_PX_KEY, min_text_px
+
+    px = min_text_px(fig, dpi)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={TEXT_PX_KEY: f"{px:.2f}"} if px else None)
     plt.close(fig)
     return buf.getvalue()
 

@@ -6,7 +6,8 @@ import torch
 from ...metrics import psnr
 from .published import DECONVOLUTION, INVERSE
 
-FILTER_NAMES = ("zeta_1 (up)", "zeta_2 (left)", "zeta_3 (down)", "zeta_4 (right)", "zeta_5 (centre)")
+FILTER_NAMES = (r"$\zeta_1$ (up)", r"$\zeta_2$ (left)", r"$\zeta_3$ (down)", r"$\zeta_4$ (right)",
+                r"$\zeta_5$ (centre)")
 LONG_RUN_TITLES = {"discs": "Exp. 1, discs (paper's protocol)", "nonoise": "Exp. 2, no noise", "1pct": "Exp. 2, 1 % noise"}
 LONG_RUN_PUBLISHED = {"discs": DECONVOLUTION["test PSNR"].value, "nonoise": INVERSE["DiffNet, no noise, mean test PSNR"].value,
                       "1pct": INVERSE["DiffNet, 1% noise, mean test PSNR"].value}
@@ -17,7 +18,11 @@ def layer_panel(states: list[torch.Tensor], filters: list[torch.Tensor], truth: 
     images of layer ``i`` with a shared colour bar. ``states``/``filters`` from :meth:`DiffNet.trace`."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 7, figsize=(10, 1.9))
+    from ...figures import PAGE_WIDTH_IN
+
+    # two rows of four: the image, the truth and the five filters (at most four panels across)
+    fig, grid = plt.subplots(2, 4, figsize=(PAGE_WIDTH_IN, 4.3))
+    ax = list(grid.flat)
     ax[0].imshow(states[i][0, 0], cmap="gray", vmin=0, vmax=1)
     ax[0].set_title("image")
     ax[1].imshow(truth[0], cmap="gray", vmin=0, vmax=1)
@@ -27,8 +32,8 @@ def layer_panel(states: list[torch.Tensor], filters: list[torch.Tensor], truth: 
         lim = float(z.abs().max()) or 1.0
         for j in range(5):
             im = ax[2 + j].imshow(z[j], cmap="RdBu_r", vmin=-lim, vmax=lim)
-            ax[2 + j].set_title(FILTER_NAMES[j], fontsize=8)
-        fig.colorbar(im, ax=list(ax[2:]), fraction=0.02, pad=0.01)
+            ax[2 + j].set_title(FILTER_NAMES[j], fontsize=9)
+        fig.colorbar(im, ax=ax[7], fraction=0.5, location="left").ax.tick_params(labelsize=9)
     for a in ax:
         a.axis("off")
     return fig
@@ -42,7 +47,9 @@ def long_runs_figure(long_runs: dict, side: dict | None = None):
     from ... import data
     from . import method, protocol
 
-    fig, ax = plt.subplots(1, len(long_runs), figsize=(3.2 * len(long_runs), 3.1), squeeze=False)
+    from ...figures import PAGE_WIDTH_IN
+
+    fig, ax = plt.subplots(1, len(long_runs), figsize=(PAGE_WIDTH_IN, 3.6), squeeze=False, layout="constrained")
     for a, (job, rec) in zip(ax[0], long_runs.items()):
         c = rec["curve"]
         a.plot(c["step"], c["mean_psnr"], "o-", ms=3, label="DiffNet, test")
@@ -60,11 +67,15 @@ def long_runs_figure(long_runs: dict, side: dict | None = None):
         if job == "discs" and side is not None:
             a.plot(side["curve"]["step"], side["curve"]["mean_psnr"], "s-", ms=3, color="C1",
                    label="forward direction (side run)")
-        a.set_title(LONG_RUN_TITLES[job])
+        a.set_title(LONG_RUN_TITLES[job].replace(", ", ",\n", 1), fontsize=9)
         a.set_xlabel("optimiser step")
         a.grid(alpha=0.3)
-        a.legend(fontsize=7)
     ax[0, 0].set_ylabel("mean test PSNR (dB)")
+    handles = {}
+    for a in ax[0]:
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), fontsize=9, loc="outside lower center", ncol=2)
     return fig
 
 

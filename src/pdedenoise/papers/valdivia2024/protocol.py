@@ -153,13 +153,19 @@ def input_psnr(sigma: float) -> float:
 
 
 def mri_image(size: int = CROP) -> torch.Tensor:
-    """A grey MRI slice for the diffusivity maps (*choice*: the middle slice of scikit-image's brain MRI in the data
-    folder, centre-cropped to ``size``, scaled to 0–255; the paper's Kaggle MRI set is not available)."""
+    """A grey MRI slice for the diffusivity maps, (1, 1, size, size) on 0–255 (*choice*: the middle slice of
+    scikit-image's brain MRI in the data folder; the paper's Kaggle MRI set is not available). The window is the
+    ``size``² one where the slice varies most (the brain, not the black background around it), scaled to 0–255
+    between its 0.5th and 99.5th percentiles and clipped there, so the few brightest pixels do not turn the rest
+    dark."""
+    from ...figures import busiest_window
+
     stack = load_image("MRI", "skimage_brain.tiff")
-    x = stack[stack.shape[0] // 2:stack.shape[0] // 2 + 1]
-    h, w = x.shape[-2:]
-    x = x[..., (h - size) // 2:(h - size) // 2 + size, (w - size) // 2:(w - size) // 2 + size]
-    return (x - x.min()) / (x.max() - x.min()) * 255.0
+    x = stack[stack.shape[0] // 2:stack.shape[0] // 2 + 1].double()
+    t, l, s = busiest_window(x, size)
+    x = x[..., t:t + s, l:l + s]
+    lo, hi = torch.quantile(x.flatten(), torch.tensor([0.005, 0.995], dtype=x.dtype))
+    return ((x - lo) / (hi - lo).clamp_min(1e-12) * 255.0).clamp(0, 255).float()
 
 
 #: Table 2's real images (*choice*: the paper's CT and MRI came from a Kaggle set and its cryo-EM from EMPIAR-10329,

@@ -1,0 +1,84 @@
+"""The book's table presenter: readers' names, decimals by quantity, missing values explained, no spill."""
+import re
+
+import numpy as np
+import pandas as pd
+
+from pdedenoise import book, labels
+
+
+def _cells(html: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", html, re.S)]
+
+
+def test_names_decimals_and_missing_values():
+    df = pd.DataFrame({"method": ["foe-s-authors", "bm3d"], "PSNR BSD68 s25": [28.12345, np.nan],
+                       "SSIM": [0.81234, -np.inf], "margin": [0.5, "-inf"], "parameters": [206065.0, 3.78e9], "seconds": [0.000123, 173.098833],
+                       "rms_db": [0.549363, 0.1], "setting": [(25,), {"stages": 2}]})
+    html = book.table(df, 4, "table2").text
+    cells = _cells(html)
+    assert "Table 2" in html and "table2" not in cells
+    assert labels.label("foe-s-authors") in cells and "foe-s-authors" not in cells and "BM3D" in cells
+    assert "28.12" in cells and "0.812" in cells and cells.count("−∞") == 2  # PSNR 2 decimals, SSIM 3; infinities
+    assert "206,065" in cells and "3,780,000,000" in cells                  # counts: integers, thousands
+    assert "0.000123" in cells and "173" in cells                           # times: 3 significant digits
+    assert labels.label("rms_db") in cells and "0.55" in cells
+    assert "25" in cells and "stages 2" in cells                            # no Python literals
+    assert "—" in cells and book.MISSING_REASON in html                     # a dash, explained below
+    assert not {c for c in cells if re.fullmatch(r"-?(nan|inf|None)", c, re.I)}
+    assert 'class="pde-table" style="overflow-x: auto' in html and "position: sticky" in html
+
+
+def test_missing_reasons_per_column_are_numbered_footnotes():
+    df = pd.DataFrame({"a": [1.5, np.nan], "b": [np.nan, 2.5]})
+    html = book.table(df, 1, missing={"a": "not published", "b": "diverged"}).text
+    cells = _cells(html)
+    assert "— [1]" in cells and "— [2]" in cells
+    assert html.index("not published") < html.index("diverged")
+
+
+def test_settings_show_text_not_literals():
+    html = book.settings({"sigmas": (25,), "model": {"stages": 2, "kernel": 5}, "lr": 0.001, "n_train": 400},
+                         "ci")
+    cells = _cells(html.text)
+    assert "(25,)" not in html.text and "{'stages'" not in html.text
+    assert "stages 2; kernel 5" in cells and labels.label("n_train") in cells and "400" in cells
+
+
+def test_comparison_caption_key_and_check_only():
+    df = pd.DataFrame({"quantity": ["PSNR, Lena"], "published": [30.1234], "reproduced": [29.9876],
+                       "difference": [-0.1358], "verdict": ["close"], "reason": ["x" * 40]})
+    html = book.comparison(df, "own_vs_released", check_only=True).text
+    assert labels.label("own_vs_released") in html and "ci check" in html and "30.12" in _cells(html)
+
+
+def test_code_keys_are_the_code_like_ones():
+    keys = labels.code_keys()
+    assert {"foe-s-authors", "rms_db", "table2", "perona-malik-tuned", "bm3d", "tnrd"} <= keys
+    assert not {"own", "cross-diffusion", "heat"} & keys
+
+
+def test_caption_keys_after_a_prefix():
+    df = pd.DataFrame({"quantity": ["x"], "published": [1.0], "reproduced": [1.0]})
+    assert "medium: Table 3" in book.comparison(df, "medium: table3").text
+
+
+def test_a_single_wide_row_is_transposed_and_formatted_per_quantity():
+    row = pd.DataFrame([{"best T": 0.45, "PSNR at best T (dB)": 26.7712, "explicit steps": 9.0, "explicit (ms)": 10.456,
+                         "SSIM": 0.81234, "parameters": 26885.0}])
+    cells = _cells(book.table(row, 3).text)
+    assert cells[:2] == ["quantity", "value"]
+    assert {"0.450", "26.77", "9", "10.5", "0.812", "26,885"} <= set(cells)
+
+
+def test_row_numbers_are_not_shown_but_row_labels_are():
+    df = pd.DataFrame({"a": [1.5, 2.5], "dB lost": [2.52571, 0.1]}, index=[45, 46])
+    cells = _cells(book.table(df, 4).text)
+    assert "45" not in cells and "2.53" in cells                            # decibels: 2 decimals
+    cells = _cells(book.table(df.set_index(pd.Index(["Lena", "Barbara"]))).text)
+    assert "Lena" in cells
+
+
+def test_ordinary_words_in_cells_are_not_relabelled():
+    cells = _cells(book.table(pd.DataFrame({"solver": ["heat", "perona-malik-tuned"], "rate": [1.0, 2.0]})).text)
+    assert "heat" in cells and labels.label("perona-malik-tuned") in cells
