@@ -91,3 +91,12 @@ def test_batch_statistics_switch_is_undone():
 def test_loss_psnr():
     assert G.loss_psnr(255.0 ** 2) == pytest.approx(0.0)
     assert G.loss_psnr(169.41) == pytest.approx(25.84, abs=0.01)
+
+
+def test_reverdict_judges_subset_changes_against_the_full_gap():
+    rows = [{"sigma": 25, "hypothesis": "(book protocol on these crops)", "change": 0.0, "verdict": "", "note": ""},
+            {"sigma": 25, "hypothesis": "padding", "change": 0.39, "verdict": "explains", "note": ""},
+            {"sigma": 25, "hypothesis": "another checkpoint file", "change": -5.0, "verdict": "undecided", "note": ""}]
+    out = G.reverdict(rows, {25: 1.24}, 0.5)
+    assert list(out.verdict) == ["", "partly explains", "undecided"]
+    assert "+1.24" in out.note.iloc[0]

@@ -7,7 +7,10 @@ The pre-2023-09-26 U-Net checkpoints are read from a clone of the authors' repos
 tree or a bare git directory; without it that experiment is left out). Writes
 ``results/medium/03_learned_diffusivities_gaps.json``; the chapter's page shows it.
 
-    .venv/bin/python tools/record_valdivia_gaps.py --authors-repo PATH   # about 30 minutes on two CPU cores
+Each row's verdict here is against the subset's own gap; the page judges the recorded changes against the gap
+of the full 500-crop run (``gaps.reverdict``).
+
+    .venv/bin/python tools/record_valdivia_gaps.py --authors-repo PATH --stride 50   # minutes to an hour (load)
 """
 from __future__ import annotations
 
