@@ -44,8 +44,9 @@ CHECKPOINT_STEPS = {"KA": {15: 500, 25: 700, 50: 1500}, "U-Net": {15: 500, 25: 7
 
 #: Verdict tolerances (reproduced, close), fixed before any result: PSNR in dB (the input PSNR is set by
 #: the noise convention; 500 crops pin a mean to ~0.01 dB), parameter counts relative, FLOPs relative
-#: (3.78 G is printed to 3 digits: 0.2 % is its rounding).
-TOLERANCES = dict(psnr=(0.1, 0.5), parameters=(0.0, 0.01), flops=(0.002, 0.1))
+#: (3.78 G is printed to 3 digits: 0.2 % is its rounding); SSIM absolute (the authors' README prints it to 2
+#: decimals: 0.01 is one unit of its last digit).
+TOLERANCES = dict(psnr=(0.1, 0.5), parameters=(0.0, 0.01), flops=(0.002, 0.1), ssim=(0.01, 0.05))
 
 #: The fixture test's tolerance on the authors' TensorFlow outputs, grey levels (0–255): twice the largest
 #: float32 round-off of the torch models themselves (float32 against float64: 0.0046 over the 18 models).

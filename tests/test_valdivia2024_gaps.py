@@ -1,0 +1,102 @@
+"""Chapter 3's gap experiments: the README as a published source, the verdict rule, the KA stand-ins."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from pdedenoise.papers.valdivia2024 import gaps as G
+from pdedenoise.papers.valdivia2024 import method as M
+from pdedenoise.papers.valdivia2024 import protocol as P
+from pdedenoise.papers.valdivia2024 import published as V
+
+MODELS = ("input", "PM", "KA", "FoE-S", "U-Net")
+
+
+def _table(shift: dict | None = None) -> pd.DataFrame:
+    """A Table 1 equal to the README (input row at 14.15 for sigma 50), with optional (model, sigma) shifts."""
+    shift = shift or {}
+    rows = []
+    for m in MODELS:
+        for s in P.SIGMAS:
+            r = V.README_INPUT[s] if m == "input" else V.README[(m, s)]
+            d = shift.get((m, s), 0.0)
+            rows.append({"sigma": s, "model": m, "PSNR": r.psnr.value + d, "SSIM": r.ssim.value})
+    return pd.DataFrame(rows)
+
+
+def test_readme_rows_are_complete_and_the_misprint_is_not_compared():
+    assert len(V.README) == 12 and all((m, s) in V.README for m in MODELS[1:] for s in P.SIGMAS)
+    assert V.README_INPUT[50].psnr.value == 14.15  # the sigma-50 noise fixes it; 23.96 is the U-Net table's misprint
+    assert V.README_UNET_INPUT_MISPRINT.value == 23.96
+    assert abs(P.input_psnr(50) - V.README_INPUT[50].psnr.value) < 0.01
+
+
+def test_readme_comparison_covers_every_cell_with_verdicts():
+    cmp = G.readme_comparison(_table())
+    assert len(cmp) == 2 * 5 * 3
+    assert set(cmp.verdict) == {"reproduced"}
+    cmp = G.readme_comparison(_table({("KA", 25): -1.24, ("U-Net", 50): -0.38}))
+    v = dict(zip(cmp.quantity, cmp.verdict))
+    assert v["KA, sigma 25, PSNR"] == "not reproduced"
+    assert v["U-Net, sigma 50, PSNR"] == "close"
+    assert v["input, sigma 50, PSNR"] == "reproduced"
+
+
+def test_readme_comparison_marks_missing_rows():
+    t = _table()
+    cmp = G.readme_comparison(t[t.model != "PM"])
+    assert (cmp[cmp.quantity.str.startswith("PM")].verdict == "not reproduced").all()
+
+
+@pytest.mark.parametrize("gap, closed, expected", [
+    (1.2, 1.0, "explains"), (1.2, 0.4, "partly explains"), (1.2, 0.05, "does not explain"),
+    (1.2, -0.3, "does not explain"), (-0.4, 0.0, "explains"), (-3.0, 1.0, "does not explain")])
+def test_verdict_rule(gap, closed, expected):
+    assert G.verdict_for(gap, closed) == expected
+
+
+def test_verdict_rule_rejects_nan():
+    with pytest.raises(ValueError):
+        G.verdict_for(math.nan, 0.0)
+
+
+def test_constant_k_is_ka_with_a_constant_network():
+    torch.manual_seed(0)
+    x = 128 + 30 * torch.randn(2, 1, 16, 16)
+    ka = M.make_model("KA")
+    z = 2.5
+
+    class Const(torch.nn.Module):
+        def forward(self, u):
+            return torch.full((u.shape[0], 1), z)
+
+    ka.coefficients.kappa = Const()
+    const = M.LearnedDiffusion(G.ConstantK(torch.full((1,), 1.0 / (1.0 + z * z))), ka.gamma)
+    with torch.no_grad():
+        assert torch.allclose(ka(x), const(x), atol=1e-4)
+
+
+def test_batch_statistics_switch_is_undone():
+    bn = M.FrozenBatchNorm(3)
+    x = 5 + torch.randn(4, 3, 8, 8)
+    before = bn(x)
+    with G._BatchStatistics():
+        inside = bn(x)
+    assert torch.allclose(inside.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)  # normalised by the batch
+    assert not torch.allclose(inside, before)
+    assert torch.equal(bn(x), before)
+
+
+def test_loss_psnr():
+    assert G.loss_psnr(255.0 ** 2) == pytest.approx(0.0)
+    assert G.loss_psnr(169.41) == pytest.approx(25.84, abs=0.01)
+
+
+def test_reverdict_judges_subset_changes_against_the_full_gap():
+    rows = [{"sigma": 25, "hypothesis": "(book protocol on these crops)", "change": 0.0, "verdict": "", "note": ""},
+            {"sigma": 25, "hypothesis": "padding", "change": 0.39, "verdict": "explains", "note": ""},
+            {"sigma": 25, "hypothesis": "another checkpoint file", "change": -5.0, "verdict": "undecided", "note": ""}]
+    out = G.reverdict(rows, {25: 1.24}, 0.5)
+    assert list(out.verdict) == ["", "partly explains", "undecided"]
+    assert "+1.24" in out.note.iloc[0]
