@@ -552,6 +552,10 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
                     if not math.isfinite(value):
                         raise FloatingPointError(f"training loss became {value} at step {history.steps}; "
                                                  "lower the learning rate or clip the gradient (grad_clip)")
+                    if not all(bool(torch.isfinite(p.detach()).all()) for p in model.parameters()):
+                        raise FloatingPointError(f"training diverged at step {history.steps}: the update made the "
+                                                 "parameters non-finite; lower the learning rate or clip the "
+                                                 "gradient (grad_clip)")
                     history.step_loss.append(value)
                     history.steps += 1
                     taken += 1
