@@ -58,7 +58,9 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
         noisy = board["noisy input"]["PSNR BSD68 s25"]
         for name in ("perona-malik-tuned", "bm3d", "foe-s-authors"):  # tuned or released entries denoise even at ci
             assert board[name]["PSNR BSD68 s25"] > noisy + 2, name
-        ranked_below = [m for m, r in board.items() if r["PSNR BSD68 s25"] is not None and r["PSNR BSD68 s25"] < noisy]
+        # a failed entry's mean is not a number (stored as null or "nan"): only numbers are ranked
+        ranked_below = [m for m, r in board.items()
+                        if isinstance(r["PSNR BSD68 s25"], (int, float)) and r["PSNR BSD68 s25"] < noisy]
         assert not ranked_below, f"ranked below the noisy input instead of reported as failed: {ranked_below}"
     if path.stem == "02_cross_diffusion":
         _check_chapter2_findings(saved)
@@ -167,4 +169,5 @@ def _check_chapter2_findings(saved):
         assert p["learned cross-diffusion"] > p["noisy"] + 3
     edges = pd.DataFrame(saved["edges"]).set_index("edge map").F
     assert edges["learned |v|"] > edges["random map"] + 0.05
-    assert {c["claim"][:1] for c in saved["claims"]} and len(saved["claims"]) == 3
+    # A, B (holds by construction), B for the paper's augmented-Lagrangian route, C
+    assert {c["claim"][:1] for c in saved["claims"]} and len(saved["claims"]) == 4
