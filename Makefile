@@ -16,7 +16,7 @@ help:
 	@echo "make test-fast   the tests without the slow notebook executions"
 	@echo "make bench   speed benchmarks"
 	@echo "make lab     JupyterLab on the notebooks, to run a chapter interactively"
-	@echo "make browser-test   build the book and check every page in headless Chromium (make test does too)"
+	@echo "make browser-test   build the book and check every page in headless Chromium"
 
 env: $(STAMP)
 
