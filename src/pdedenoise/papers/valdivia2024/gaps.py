@@ -226,18 +226,7 @@ class OldUNetG(M.UNetG):
     unbounded) instead of the sigmoid. (N, 1, H, W) -> (N, 1, H, W)."""
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        x, skips = u, []
-        for block in self.down:
-            x = self._run(block, x)
-            skips.append(x)
-            x = F.max_pool2d(x, 2)
-        x = self._run(self.bottom, x)
-        for (up, block), skip in zip(self.up, reversed(skips)):
-            h, w = skip.shape[-2:]
-            before = M.same_pads(h, self.kernel, 2)[0]
-            x = up(x)[..., before:before + h, before:before + w]
-            x = self._run(block, torch.cat([x, skip], dim=1))
-        return F.relu(self.head(x))
+        return F.relu(self.head(self.features(u)))
 
 
 def extract_old_unet(repository: str | Path, sigma: int, folder: str | Path) -> Path:

@@ -192,7 +192,10 @@ class UNetG(nn.Module):
         return x
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        x = per_image_standardization(u)
+        return torch.sigmoid(self.head(self.features(per_image_standardization(u))))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net body before the 1x1 head: (N, 1, H, W) -> (N, C, H, W)."""
         skips = []
         for block in self.down:
             x = self._run(block, x)
@@ -204,7 +207,7 @@ class UNetG(nn.Module):
             before = same_pads(h, self.kernel, 2)[0]  # the transposed "same" convolution keeps 2 x in
             x = up(x)[..., before:before + h, before:before + w]
             x = self._run(block, torch.cat([x, skip], dim=1))
-        return torch.sigmoid(self.head(x))
+        return x
 
 
 # --------------------------------------------------------------------------- Fields-of-Experts diffusivities
