@@ -364,3 +364,13 @@ def test_the_compiled_spline_kernels_equal_the_eager_ones():
         M.use_compiled(before)
     for a, b in zip(out[True], out[False]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_the_operation_count_of_a_spline_field_is_its_convolution_on_a_real_image(monkeypatch):
+    """ptflops' default input is uninitialised memory; garbage values can index outside a spline table and the
+    count came back as None. The count is made on a grey image: k² · experts multiply-accumulates per pixel."""
+    # uninitialised memory made visible: every new_empty tensor (ptflops' default input) is NaN
+    monkeypatch.setattr(torch.Tensor, "new_empty",
+                        lambda self, size, **k: torch.full(tuple(size), float("nan"), dtype=k.get("dtype")))
+    model = M.make_model("FoE", kind="splines", kernel=5, experts=30)
+    assert A.network_macs(model, 16) == 5 * 5 * 30 * 16 * 16

@@ -296,8 +296,15 @@ def network_macs(model: M.LearnedDiffusion, size: int) -> int:
     if isinstance(coeff, M.CappedCoefficients):
         coeff = coeff.inner
     net = coeff.kappa if isinstance(coeff, M.KACoefficients) else coeff.g
+    dtype = next(net.parameters()).dtype
+    # a mid-grey image: ptflops' default input is an uninitialised tensor, whose garbage values can index
+    # outside a spline table (the count then fails and ptflops returns None)
+    grey = lambda res: torch.full((1, *res), 0.5, dtype=dtype)  # noqa: E731
     macs, _ = get_model_complexity_info(net, (1, size, size), as_strings=False, backend="aten",
-                                        print_per_layer_stat=False, verbose=False)
+                                        input_constructor=grey, print_per_layer_stat=False, verbose=False)
+    if macs is None:
+        raise RuntimeError(f"ptflops could not count the operations of {type(net).__name__} on a {size}x{size} "
+                           "image (its message is printed above)")
     return int(macs)
 
 
