@@ -274,3 +274,17 @@ def test_progress_lines_when_not_on_a_terminal(capsys):
     fit(_model(), _data(), TrainConfig(epochs=2, batch_size=16, progress=True, log_every_seconds=1e-9, desc="demo"))
     err = capsys.readouterr().err
     assert "[demo] step 8/8 (100.0%)" in err and "steps/s" in err and "left" in err
+
+
+def test_the_data_checksum_of_a_large_tensor_is_summed_in_blocks_to_the_same_value():
+    """A resumed run recognises its data by a float64 sum; a large dataset is summed a block at a time (no
+    float64 copy of it all), to the value of one sum; a small one exactly as one sum."""
+    from pdedenoise.train import _double_sum
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.rand(300, 1, 16, 16, generator=g)
+    whole = float(t.double().sum())
+    assert _double_sum(t) == whole
+    blocked = _double_sum(t, chunk_elements=1000)  # 3 rows a block, 100 blocks
+    assert blocked != 0 and abs(blocked - whole) <= 1e-9 * abs(whole)
+    assert round(blocked, 6) == round(whole, 6)

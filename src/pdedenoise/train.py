@@ -335,13 +335,22 @@ _RUN_FIELDS = ("epochs", "batch_size", "lr", "lr_final", "max_steps", "weight_de
                "precision", "channels_last", "optimizer", "lr_halve_every")
 
 
+def _double_sum(t: torch.Tensor, chunk_elements: int = 2 ** 26) -> float:
+    """The sum of ``t`` in float64; a tensor of more than ``chunk_elements`` is summed a block of rows at a time
+    (a float64 copy of 90,000 crops of 96² would need 6.6 GB), a smaller one in one piece, as before."""
+    if t.numel() <= chunk_elements or t.dim() == 0:
+        return float(t.double().sum())
+    rows = max(1, chunk_elements // max(1, t[0].numel()))
+    return math.fsum(float(block.double().sum()) for block in t.split(rows))
+
+
 def _fingerprint(cfg: TrainConfig, dataset: Dataset, model: nn.Module) -> dict:
     """What identifies a run: its settings, the size (and for tensors a checksum) of its data, the model's shapes."""
     out = {k: getattr(cfg, k) for k in _RUN_FIELDS}
     out["loss"] = cfg.loss if isinstance(cfg.loss, str) else getattr(cfg.loss, "__name__", "callable")
     out["data size"] = len(dataset)
     if isinstance(dataset, TensorDataset):
-        out["data checksum"] = [round(float(t.double().sum()), 6) for t in dataset.tensors]
+        out["data checksum"] = [round(_double_sum(t), 6) for t in dataset.tensors]
     out["model"] = [[k, list(v.shape)] for k, v in model.state_dict().items()]
     return out
 
