@@ -114,7 +114,13 @@ def test_tuned_baselines_come_from_their_grids_and_denoise(rng):
     best = A.tune_baselines(noisy, clean)
     assert set(best) == set(P.GRIDS)
     for name, params in best.items():
-        assert params["steps"] in P.GRIDS[name]["steps"]
+        assert params["steps"] in params["grid"]["steps"]
+        assert set(P.GRIDS[name]["steps"]) <= set(params["grid"]["steps"])  # extended, never replaced
+        for k, where in params["where"].items():  # each chosen value interior on its final grid, or at its limit
+            values = params["grid"][k]
+            assert where != "at the grid's edge" or len(values) >= len(P.GRIDS[name][k]) + P.GRID_EXTENSIONS
+            if where == "interior":
+                assert values[0] < params[k] < values[-1]
         out = A.baseline_model(name, params)(noisy)
         assert float(psnr(out.double(), clean.double(), 255.0).mean()) == pytest.approx(params["PSNR"], abs=1e-4)
         assert params["PSNR"] > float(psnr(noisy.double(), clean.double(), 255.0).mean()) + 1
@@ -161,3 +167,34 @@ def test_paper_variant_rule_flips_at_its_tolerance_and_minimum():
 
 def test_every_claim_of_the_chapter_has_a_rule():
     assert set(V.CLAIMS) <= set(A.RULES)
+
+
+def test_a_win_against_a_baseline_tuned_at_its_grid_edge_does_not_count():
+    paired = pd.DataFrame([{"set": "a", "sigma": 25, "against": "Perona-Malik", "mean": 0.5, "low": 0.2, "high": 0.8}])
+    interior = {"25": {"Perona-Malik": {"K": 8.0, "steps": 20, "PSNR": 28.0}}}
+    at_edge = {"25": {"Perona-Malik": {"K": 22.0, "steps": 20, "PSNR": 28.0}}}  # 22 is the last K of the grid
+    assert A.improves_claim(paired, "ci", "", interior, 5).verdict == "holds"
+    claim = A.improves_claim(paired, "ci", "", at_edge, 5)
+    assert claim.verdict == "does not hold" and "grid's edge" in claim.reason
+    assert "5 steps of 0.2" in claim.reason and "20-20 steps" in claim.reason
+    extended = {"25": {"Perona-Malik": {**at_edge["25"]["Perona-Malik"], "where": {"K": "interior", "steps": "interior"}}}}
+    assert A.improves_claim(paired, "ci", "", extended, 5).verdict == "holds"  # an extended grid's own record wins
+
+
+def test_paired_intervals_are_bonferroni_corrected_over_the_table():
+    g = torch.Generator().manual_seed(3)
+    rows = []
+    for s in ("a", "b"):
+        for i in range(12):
+            base = float(torch.rand(1, generator=g)) * 30
+            gain = 0.15 + 0.5 * float(torch.randn(1, generator=g))
+            rows += [{"set": s, "sigma": 25, "image": i, "method": "L", "PSNR": base + gain},
+                     {"set": s, "sigma": 25, "image": i, "method": "P", "PSNR": base},
+                     {"set": s, "sigma": 25, "image": i, "method": "Q", "PSNR": base + 0.01}]
+    scores = pd.DataFrame(rows)
+    one = A.paired_table(scores[scores.set == "a"], "L", ["P"], 4000)
+    four = A.paired_table(scores, "L", ["P", "Q"], 4000)
+    assert one.level.iloc[0] == pytest.approx(0.95) and four.level.iloc[0] == pytest.approx(1 - 0.05 / 4)
+    wider = four[(four.set == "a") & (four.against == "P")].iloc[0]
+    assert wider["mean"] == pytest.approx(one["mean"].iloc[0])
+    assert wider.low < one.low.iloc[0] and wider.high > one.high.iloc[0]  # the same comparison, a wider interval

@@ -49,6 +49,17 @@ GRIDS = {
     "linear cross-diffusion": dict(scale=(0.25, 0.5, 1.0), rotation=(0.1, 0.3), steps=(2, 5, 10, 20), tau=0.2),
     "nonlinear cross-diffusion": dict(k=(2.0, 4.0, 8.0), b=(0.2, 0.5), steps=(5, 10, 20, 40), tau=0.2),
 }
+#: admissible ranges of the tuned parameters: a grid whose best value is at its edge is extended past it
+#: (:func:`pdedenoise.gridsearch.interior_search`) within these; steps at least one; NCDF's angle below pi/2,
+#: where the symmetric part of its rotation matrix (cos theta times the identity) would vanish
+GRID_LIMITS = {
+    "Perona-Malik": {"steps": (1, None)},
+    "NCDF": {"steps": (1, None), "theta": (None, 0.45 * math.pi)},
+    "linear cross-diffusion": {"steps": (1, None)},
+    "nonlinear cross-diffusion": {"steps": (1, None)},
+}
+#: extensions of a grid allowed per parameter and side
+GRID_EXTENSIONS = 4
 
 #: the claims' rules, fixed before any result (see the chapter)
 EDGE_TOL = dict(pixel_tolerance=1, close_to_best=0.05, above_random=0.1)
