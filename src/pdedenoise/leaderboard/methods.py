@@ -151,18 +151,21 @@ PM_GRID = dict(K=(2.0, 3.0, 4.0, 6.0, 8.0, 11.0, 16.0, 22.0, 32.0), steps=(2, 4,
 
 def _pm_fit(kind: str) -> Callable[[FitContext], dict]:
     def fit_pm(ctx: FitContext) -> dict:
-        """Grid search of K and the number of steps (dt 0.2) on the tuning crops, best mean PSNR."""
+        """Grid search of K and the number of steps (dt 0.2) on the tuning crops, best mean PSNR; a grid whose
+        best value is at its edge is extended past it (:func:`pdedenoise.gridsearch.interior_search`)."""
+        from ..gridsearch import interior_search
         from ..papers.barbeiro2020.analysis import _incremental
 
         noisy, clean = ctx.tune
-        best = (-math.inf, None, None)
-        for K in PM_GRID["K"]:
-            step = lambda n, u, K=K: diffusion.perona_malik(u, K, PM_GRID["dt"], n, diffusivity=kind)
-            for n, score in _incremental(step, noisy.double(), PM_GRID["steps"], clean, False).items():
-                if score > best[0]:
-                    best = (score, K, n)
-        return {"config": {"K": best[1], "steps": best[2], "dt": PM_GRID["dt"], "diffusivity": kind, "tuned": 2},
-                "tensors": {}}
+
+        def evaluate(params, steps):
+            step = lambda n, u: diffusion.perona_malik(u, params["K"], PM_GRID["dt"], n, diffusivity=kind)  # noqa: E731
+            return _incremental(step, noisy.double(), steps, clean, False)
+
+        r = interior_search(evaluate, {"K": list(PM_GRID["K"]), "steps": list(PM_GRID["steps"])}, inner="steps",
+                            limits={"steps": (1, None)})
+        return {"config": {"K": r.params["K"], "steps": r.params["steps"], "dt": PM_GRID["dt"], "diffusivity": kind,
+                           "tuned": 2, "where": r.where}, "tensors": {}}
     return fit_pm
 
 
@@ -172,21 +175,25 @@ def _pm_build(state: dict, sigma: float) -> Denoiser:
 
 
 def _ncdf_fit(ctx: FitContext) -> dict:
-    """Gilboa's NCDF on the grid of chapter 2 (theta, k, steps), best mean PSNR on the tuning crops."""
+    """Gilboa's NCDF on the grid of chapter 2 (theta, k, steps), best mean PSNR on the tuning crops, the grid
+    extended past any edge its optimum lands on (as chapter 2's :func:`~pdedenoise.papers.barbeiro2020.analysis.
+    tune_baselines`)."""
+    from ..gridsearch import interior_search
     from ..papers.barbeiro2020 import analysis as BA
     from ..papers.barbeiro2020 import method as BM
     from ..papers.barbeiro2020 import protocol as BP
 
     noisy, clean = ctx.tune
-    grid, factory = BP.GRIDS["NCDF"], BA.baseline_factories()["NCDF"]
-    best = {"PSNR": -math.inf}
-    for theta in grid["theta"]:
-        for k in grid["k"]:
-            step, _ = factory({"theta": theta, "k": k})
-            for n, score in BA._incremental(step, BM.two_fields(noisy.double()), grid["steps"], clean, True).items():
-                if score > best["PSNR"]:
-                    best = {"theta": theta, "k": k, "steps": n, "PSNR": score}
-    return {"config": {"theta": best["theta"], "k": best["k"], "steps": best["steps"], "tuned": 3}, "tensors": {}}
+    factory = BA.baseline_factories()["NCDF"]
+
+    def evaluate(params, steps):
+        step, _ = factory(params)
+        return BA._incremental(step, BM.two_fields(noisy.double()), steps, clean, True)
+
+    grid = {k: list(v) for k, v in BP.GRIDS["NCDF"].items() if k != "tau"}
+    r = interior_search(evaluate, grid, inner="steps", limits=BP.GRID_LIMITS["NCDF"], max_extensions=BP.GRID_EXTENSIONS)
+    return {"config": {"theta": r.params["theta"], "k": r.params["k"], "steps": r.params["steps"], "tuned": 3,
+                       "where": r.where}, "tensors": {}}
 
 
 def _ncdf_build(state: dict, sigma: float) -> Denoiser:

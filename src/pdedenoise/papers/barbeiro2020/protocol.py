@@ -51,10 +51,12 @@ GRIDS = {
 }
 #: admissible ranges of the tuned parameters: a grid whose best value is at its edge is extended past it
 #: (:func:`pdedenoise.gridsearch.interior_search`) within these; steps at least one; NCDF's angle below pi/2,
-#: where the symmetric part of its rotation matrix (cos theta times the identity) would vanish
+#: where the symmetric part of its rotation matrix (cos theta times the identity) would vanish, and not below
+#: pi/300: as theta -> 0 NCDF tends to a limit flow (v ~ theta t Laplacian(u), g a function of v / (k theta)),
+#: which the search does not chase further (a value there is reported "at its limit")
 GRID_LIMITS = {
     "Perona-Malik": {"steps": (1, None)},
-    "NCDF": {"steps": (1, None), "theta": (None, 0.45 * math.pi)},
+    "NCDF": {"steps": (1, None), "theta": (math.pi / 300, 0.45 * math.pi)},
     "linear cross-diffusion": {"steps": (1, None)},
     "nonlinear cross-diffusion": {"steps": (1, None)},
 }
