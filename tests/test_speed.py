@@ -42,3 +42,14 @@ def test_gpu_stencil_benchmark_reports_fractions_of_the_copy_bandwidth(tmp_path,
     assert list(records) == ["NVIDIA H100 80GB HBM3"] and list(records["NVIDIA H100 80GB HBM3"]) == ["stencil"]
     table = speed.gpu_stencil_table(records["NVIDIA H100 80GB HBM3"]["stencil"])
     assert list(table["operation"]) == list(rows) and float(table["fraction of copy bandwidth"].iloc[0]) == 1.0
+
+
+def test_the_recorded_learned_benchmark_reads_as_tables_per_task():
+    record = speed.load("learned_cpu")
+    assert record is not None, "benchmarks/results/learned_cpu.json is part of the repository"
+    restore, train = speed.learned_table(record, "restore"), speed.learned_table(record, "train")
+    assert {"model", "batch", "seconds per call", "images/s"} <= set(restore.columns)
+    assert len(restore) + len(train) == len(record["rows"])
+    assert (train["images/s"] > 0).all()
+    with pytest.raises(ValueError, match="no 'evaluate' rows"):
+        speed.learned_table(record, "evaluate")

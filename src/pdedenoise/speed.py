@@ -74,6 +74,20 @@ def training_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(record["rows"])[["network", "parameters", "mode", "train_images_per_s", "speed-up vs float32"]]
 
 
+def learned_table(record: dict, task: str) -> pd.DataFrame:
+    """The learned models' rows of ``benchmarks/bench_learned.py`` for ``task`` (``"restore"`` or ``"train"``):
+    seconds per call, images/s, and where measured the speed-up over the earlier formulation in the same run and
+    the time of one batch of 8 over 8 single images (below 1: batching pays)."""
+    rows = [r for r in record["rows"] if r["task"] == task]
+    if not rows:
+        raise ValueError(f"no {task!r} rows in the record (tasks: {sorted({r['task'] for r in record['rows']})})")
+    frame = pd.DataFrame(rows)
+    keep = ["model", "batch", "seconds", "images_per_s", "speed-up vs earlier", "batch_over_8_singles"]
+    frame = frame[[c for c in keep if c in frame]]
+    return frame.rename(columns={"seconds": "seconds per call", "images_per_s": "images/s",
+                                 "batch_over_8_singles": "batch of 8 / 8 singles"})
+
+
 def gpu_records() -> dict[str, dict]:
     """Recorded GPU runs by GPU name: ``{"stencil": ..., "training": ...}`` from
     ``benchmarks/bench_gpu_stencil.py`` and ``benchmarks/bench_diffnet.py --device cuda`` (either may be absent);
