@@ -214,3 +214,21 @@ def test_exp2_hypotheses_are_untested_until_the_full_run_ends():
     assert list(t.verdict[1:]) == ["partly", "does not explain"]
     done = exp2_hypotheses(rec, {"complete": True, "summary": {"mean_psnr": 63.0}})
     assert done.verdict[0] == "explains"
+
+
+def test_exp3_hypotheses_judge_each_experiment_against_the_published_margin():
+    from pdedenoise.papers.arridge2020.analysis import exp3_hypotheses
+
+    def runs(base, steps, init, crop):
+        return {k: {"difference": v} for k, v in
+                (("baseline", base), ("steps", steps), ("init", init), ("crop", crop))}
+
+    record = {"protocol": {"crop": 48, "steps_factor": 4, "test_crop_large": 96},
+              "tasks": {"forward": runs(0.7, 3.8, 1.5, 0.8),            # published +4: closes 3.1 of 3.3 dB
+                        "inverse, no noise": runs(-2.6, -2.5, -2.0, -2.7)}}
+    t = exp3_hypotheses(record).set_index(["task", "experiment"]).verdict
+    assert t[("forward", "both networks trained 4x longer")] == "explains"
+    assert t[("forward", "DiffNet started at the identity, the same steps")] == "partly"
+    assert t[("forward", "the same models scored on 96 px crops")] == "does not explain"
+    assert t[("inverse, no noise", "DiffNet started at the identity, the same steps")] == "partly"
+    assert t[("inverse, no noise", "both networks trained 4x longer")] == "does not explain"

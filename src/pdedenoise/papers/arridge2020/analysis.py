@@ -17,7 +17,7 @@ from ...records import Claim, Published, Rule, compare, tolerance_text, untested
 from ...train import History, TrainConfig, fit, load_checkpoint, predict
 from .method import make_model
 from .protocol import PAPER_STEPS, TOLERANCES
-from .published import CLAIMS, DECONVOLUTION, INVERSE
+from .published import CLAIMS, DECONVOLUTION, GENERALISATION, INVERSE
 
 
 @dataclass
@@ -403,4 +403,34 @@ def exp2_hypotheses(record: dict, full: dict | None = None) -> pd.DataFrame:
                      "experiment": "the same model on the STL-10 subset at 96x96",
                      "result": f"{stl96:.2f} dB on STL-10 against {val96:.2f} dB on BSDS500 val",
                      "verdict": gap_verdict(val96, stl96, pub)})
+    return pd.DataFrame(rows)
+
+
+#: the Exp. 3 experiments of ``tools/record_diffnet_exp3_gaps.py``: hypothesis and experiment, by key
+EXP3_HYPOTHESES = {
+    "steps": ("too little training for DiffNet to overtake the U-Net", "both networks trained {factor}x longer"),
+    "init": ("the initialisations favour the U-Net at few steps (it starts as the identity, DiffNet from a random "
+             "stencil)", "DiffNet started at the identity, the same steps"),
+    "crop": ("the test crops ({crop} px) are smaller than the paper's 96 px", "the same models scored on {large} px "
+             "crops"),
+}
+
+
+def exp3_hypotheses(record: dict) -> pd.DataFrame:
+    """Exp. 3's gaps (DiffNet minus U-Net at the largest training set against the paper's Fig. 10 margins) against
+    the hypotheses of ``tools/record_diffnet_exp3_gaps.py``, one row per task and hypothesis, each judged by
+    :func:`gap_verdict` against the baseline made in the same run."""
+    p = record["protocol"]
+    rows = []
+    for task, runs in record["tasks"].items():
+        pub = GENERALISATION[f"{task}: DiffNet - U-Net"].value
+        base = runs["baseline"]["difference"]
+        for key, (hypothesis, experiment) in EXP3_HYPOTHESES.items():
+            if key not in runs:
+                continue
+            tested = runs[key]["difference"]
+            rows.append({"task": task, "hypothesis": hypothesis.format(crop=p["crop"]),
+                         "experiment": experiment.format(factor=p["steps_factor"], large=p["test_crop_large"]),
+                         "result": f"DiffNet - U-Net {tested:+.2f} dB against {base:+.2f} dB (published {pub:+.0f})",
+                         "verdict": gap_verdict(base, tested, pub)})
     return pd.DataFrame(rows)
