@@ -12,11 +12,11 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make book    execute the notebooks (SCALE=ci|full, DEVICE=cpu|cuda) and build the HTML book"
-	@echo "make test    run the test suite (includes the notebooks at ci scale)"
+	@echo "make test    run the test suite (includes the notebooks at ci scale and every page of the book in Chromium)"
 	@echo "make test-fast   the tests without the slow notebook executions"
 	@echo "make bench   speed benchmarks"
 	@echo "make lab     JupyterLab on the notebooks, to run a chapter interactively"
-	@echo "make browser-test   build the book and check every page in headless Chromium"
+	@echo "make browser-test   check every page of the book built by make book in headless Chromium"
 
 env: $(STAMP)
 
@@ -26,12 +26,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[book,test,browser]"
 	touch $(STAMP)
 
-# the browser test of the built book needs Chromium: Debian's package, installed when missing (as root);
-# where that is impossible the test is skipped and says so
+# the browser test of the built book needs Chromium, and npm for the book's JavaScript: Debian's packages,
+# installed when missing (as root); where that is impossible the browser tests are skipped and say so
 chromium:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
 		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-		|| echo "could not install chromium (apt-get install chromium, as root): the browser test will be skipped"
+		|| echo "could not install chromium (apt-get install chromium, as root): the browser tests will be skipped"
+	@command -v npm >/dev/null \
+		|| (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null) \
+		|| echo "could not install npm (apt-get install npm, as root): the whole-book browser test will be skipped"
 
 test: $(STAMP) chromium
 	$(PY) -m pytest -q -ra --durations=8

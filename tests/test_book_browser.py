@@ -12,13 +12,16 @@ Every page of the table of contents loads and is checked (:func:`page_problems`)
   visible text outside code;
 - raw LaTeX in the visible text (``\\sigma``, ``$...$``, ``g_t(v)``, ``u^t``) that MathJax did not render;
 - an absolute path or a Python traceback in the page's HTML or its downloadable notebook;
-- maths not rendered, or a slider that does not move its panels.
+- maths not rendered, or a slider that does not move its panels;
+- more than one search field (the theme's top bar repeating the sidebar's).
 
 ``test_each_check_catches_its_defect`` shows on small synthetic pages that each check fails when its defect is
-there. Needs Chromium (Debian's ``chromium``; ``make test`` installs it where it can) and Playwright (the
-``browser`` extra); the whole-book test also needs npm (for the book's JavaScript). Skipped, saying which is
-missing, otherwise. ``PDEDENOISE_BOOK_HTML=book/_build/html`` checks an already built book instead of building
-one from the session's executed notebooks.
+there. ``test_every_page_reads_cleanly`` builds the book from the notebooks the session executed (those of
+``tests/test_notebooks.py``: nothing runs twice) and checks every page; ``PDEDENOISE_BOOK_HTML=book/_build/html``
+(``make browser-test``) checks an already built book instead. Needs Chromium (Debian's ``chromium``) and Playwright
+(the ``browser`` extra); building the book also needs npm once, to fetch the book's JavaScript into
+``book/_widgetjs`` (``make test`` installs Debian's ``chromium`` and ``npm`` where it can). Skipped, saying which is
+missing, otherwise.
 """
 from __future__ import annotations
 
@@ -91,6 +94,11 @@ _IMAGES_JS = """async () => {
   }
   return out;
 }"""
+# The search fields a reader sees (the theme's search dialog, closed, has no size).
+_SEARCH_JS = """() => Array.from(document.querySelectorAll('.search-button-field, input[type=search]')).filter(e => {
+  const r = e.getBoundingClientRect();
+  return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== 'hidden';
+}).length"""
 # The visible prose: the page's text with code, maths and scripts hidden.
 _PROSE_JS = """() => {
   const column = document.querySelector('main') || document.body;
@@ -154,6 +162,9 @@ def page_problems(browser, page_file: Path, html_root: Path, code_keys=None, set
         if px < MIN_TEXT_PX - 0.05:
             problems.append(f"figure {name}: smallest text {px:.1f} px as shown "
                             f"({im['natural']} px wide shown at {im['shown']:.0f})")
+    searches = page.evaluate(_SEARCH_JS)
+    if searches > 1:
+        problems.append(f"{searches} search fields on the page (one is enough)")
     prose = page.evaluate(_PROSE_JS)
     for pattern, what in ((NOT_A_NUMBER, "a non-number"), (RAW_LATEX, "raw LaTeX")):
         found = sorted({m.group(0) for m in pattern.finditer(prose)})
@@ -207,20 +218,24 @@ def built_book(request, tmp_path_factory):
     given = os.environ.get("PDEDENOISE_BOOK_HTML")
     if given:
         return Path(given).resolve()
-    if not shutil.which("npm"):
-        pytest.skip("browser test skipped: no npm, which fetches the book's JavaScript (apt-get install npm)")
+    src, book = repo_root() / "book", tmp_path_factory.mktemp("jb") / "book"
+    js, fonts = src / "_widgetjs", src / "_widgetfonts"
+    if not ((js / ".fetched").exists() and fonts.is_dir()):  # fetched once into the checkout, as make book does
+        if not shutil.which("npm"):
+            pytest.skip("whole-book browser test skipped: no npm, which fetches the book's JavaScript "
+                        "(apt-get install npm; make test installs it where it can)")
+        res = subprocess.run(["bash", str(repo_root() / "tools" / "fetch_book_js.sh"), str(js)], capture_output=True,
+                             text=True)
+        if res.returncode != 0:
+            pytest.skip(f"whole-book browser test skipped: npm could not fetch the book's JavaScript "
+                        f"(tools/fetch_book_js.sh): {res.stderr.strip()[-300:]}")
+        (js / ".fetched").touch()
     executed, _, errors = request.getfixturevalue("executed_book")
     assert not any(errors.values()), errors
-    src, book = repo_root() / "book", tmp_path_factory.mktemp("jb") / "book"
     shutil.copytree(src, book, ignore=shutil.ignore_patterns("_build", "executed", "_widgetjs", "_widgetfonts"))
     shutil.copytree(executed, book / "executed")
-    js = repo_root() / "book" / "_widgetjs"
-    if (js / ".fetched").exists() and (repo_root() / "book" / "_widgetfonts").is_dir():
-        shutil.copytree(js, book / "_widgetjs")
-        shutil.copytree(repo_root() / "book" / "_widgetfonts", book / "_widgetfonts")
-    else:
-        subprocess.run(["bash", str(repo_root() / "tools" / "fetch_book_js.sh"), str(book / "_widgetjs")],
-                       check=True, capture_output=True)
+    shutil.copytree(js, book / "_widgetjs")
+    shutil.copytree(fonts, book / "_widgetfonts")
     jb = Path(sys.executable).with_name("jupyter-book")
     res = subprocess.run([str(jb), "build", str(book), "--warningiserror", "--keep-going"], capture_output=True,
                          text=True)
@@ -236,15 +251,7 @@ def toc_pages(html: Path) -> list[Path]:
     return [html / f"{f}.html" for f in files]
 
 
-#: the check of every page of the built book runs in ``make browser-test`` (and in ``make test`` with
-#: PDEDENOISE_BROWSER_BOOK=1); the synthetic pages above, which show each check failing, run in ``make test``
-whole_book = pytest.mark.skipif(
-    not (os.environ.get("PDEDENOISE_BOOK_HTML") or os.environ.get("PDEDENOISE_BROWSER_BOOK") == "1"),
-    reason="the whole-book browser check runs in make browser-test (or with PDEDENOISE_BROWSER_BOOK=1)")
-
-
 @needs_browser
-@whole_book
 @pytest.mark.slow
 def test_every_page_reads_cleanly(built_book, browser):
     report = {page.relative_to(built_book).as_posix(): page_problems(browser, page, built_book)
@@ -289,12 +296,15 @@ DEFECTS = {
     "raw LaTeX": r"<p>the diffusivity $g(\sigma)$ and g_t(v)</p>",
     "absolute path": "<p>saved to /work/main/results/ci/04_diffnet.json</p>",
     "absolute path in the notebook": "",
+    "two search fields": ('<button class="search-button-field">Search Ctrl+K</button>'
+                          '<button class="search-button-field">Search Ctrl+K</button>'),
 }
 EXPECTED = {"wide table": "no scroll wrapper", "wrapper without frozen column": "frozen first column",
             "small figure text": "big.png: smallest text", "small panel text": "a widget panel: smallest text", "unlabelled big figure": "unknown.png: smallest text",
             "nan": "non-number", "inf": "non-number", "code key": "code keys", "quantity key": "code keys",
             "external request": "leaves the book", "console error": "console error", "raw LaTeX": "raw LaTeX",
-            "absolute path": "contains '/work/", "absolute path in the notebook": "page.ipynb contains '/home/"}
+            "absolute path": "contains '/work/", "absolute path in the notebook": "page.ipynb contains '/home/",
+            "two search fields": "2 search fields"}
 
 
 @needs_browser

@@ -43,3 +43,36 @@ def test_summary_labels_unexplained_and_ruled_out():
     assert s["ruled out"] == "boundary, noise seed"
     rows[1]["verdict"] = "explains"
     assert G.gap_summary(rows).iloc[0].status.startswith("explained by: neumann")
+
+
+def test_protocol_and_final_time_read_as_prose():
+    """The experiments' descriptions are the reader's words: no Python dict, no code key, no "nan"."""
+    text = G.protocol_text(dict(storage="clip", bc="dirichlet", T=1.0, out_clip=True))
+    assert text == "noisy image stored as clip, dirichlet boundary, T = 1, output clipped to 0-255"
+    assert G.protocol_text(dict(storage="plain", bc="neumann", T=1.5, out_clip=False)).endswith(
+        "T = 1.5, output not clipped")
+    assert G.t_experiment(1.234) == "the T at which this entry matches (T = 1.23)"
+    assert G.t_experiment(math.nan) == "no T in 0.02-40 matches this entry (the protocol's T kept)"
+
+
+def test_recorded_gap_rows_read_as_prose():
+    """The recorded experiments (``results/medium/01_heat_pinn_gaps.json``) as chapter 1's tables show them
+    (:func:`~pdedenoise.papers.kharro2026.gaps.reader_rows`) name no code key (``out_clip``), hold no Python literal
+    and no not-a-number word; their numbers are the recorded ones."""
+    import re
+
+    from pdedenoise.labels import code_keys
+    from pdedenoise.results import load_results
+
+    rec = load_results("01_heat_pinn_gaps", "medium")
+    if rec is None:
+        pytest.skip("chapter 1's gap experiments are not recorded (tools/record_kharro_gaps.py)")
+    for row in G.reader_rows(rec):
+        text = " ".join(str(row[k]) for k in ("gap", "hypothesis", "experiment", "verdict", "note"))
+        assert not re.search(r"(?<![\w.-])[-−]?(nan|inf|infinity)(?![\w-])|[{}]", text, re.I), text
+        assert not [k for k in code_keys() if re.search(rf"(?<![\w/.-]){re.escape(k)}(?![\w-])", text)], text
+    shown = G.reader_rows(rec)
+    assert [{k: v for k, v in r.items() if k != "experiment"} for r in shown] == \
+        [{k: v for k, v in r.items() if k != "experiment"} for r in rec["rows"]]
+    unmatched = sum("T = nan" in r["experiment"] or r["experiment"].startswith("no T in") for r in rec["rows"])
+    assert sum(r["experiment"].startswith("no T in") for r in shown) == unmatched

@@ -336,6 +336,32 @@ def test_the_tnrd_level_finding_flips_at_its_tolerance(gap, verdict):
     assert crops.verdict == "untested at this scale" and "BSD68 whole images 0 of 68" in crops.reason
 
 
+def test_findings_name_the_methods_by_their_labels_not_their_keys():
+    """The answers' sentences (the leaderboard page's findings box) say "TNRD-style ..." as the reader knows the
+    methods, never the command-line keys ``tnrd`` or ``perona-malik-tuned``."""
+    import re
+
+    import pandas as pd
+
+    from pdedenoise.labels import code_keys, label
+
+    psnr = {"tnrd": 28.0, "own": 27.5, "perona-malik-tuned": 26.0}
+    scores = pd.DataFrame([{"method": m, "set": "BSD68", "sigma": 25, "image": i, "PSNR": p + 0.1 * (i % 3),
+                            "SSIM": 0.8} for m, p in psnr.items() for i in range(6)])
+    board = pd.DataFrame([{"method": "tnrd", "family": "PDE, learned", "stability": "empirical", "parameters": 1},
+                          {"method": "own", "family": "PDE, learned", "stability": "certificate", "parameters": 1},
+                          {"method": "perona-malik-tuned", "family": "PDE, tuned", "stability": "certificate",
+                           "parameters": 2}])
+    found = analysis.findings(scores, board, "ci", 200)
+    reasons = {c.claim: c.reason for c in found}
+    assert len(reasons) == 3  # the own model's level, learned against tuned, uncertified against certified
+    assert any(r.startswith(f"best {label('tnrd')} minus best {label('perona-malik-tuned')}:") for r in reasons.values())
+    for c in found:
+        text = f"{c.claim} {c.reason}"
+        keys = [k for k in code_keys() if re.search(rf"(?<![\w/.-]){re.escape(k)}(?![\w-])", text)]
+        assert not keys, (keys, text)
+
+
 def test_shipping_withholds_a_failed_state_with_what_was_found():
     import importlib.util
 

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
+from ..labels import label
 from ..records import Rule
 from . import evaluate as E
 from . import methods as MM
@@ -348,7 +349,7 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
             continue
         d = _paired(scores, a, b, "BSD68", s, resamples)
         verdict = "holds" if d["low"] > 0 else "does not hold" if d["high"] < 0 else "partly holds"
-        out.append(RULES[key].claim(question.format(s=s), verdict,
-                                    f"best {a} minus best {b}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
+        out.append(RULES[key].claim(question.format(s=s), verdict,  # the reader's names, not the code's keys
+                                    f"best {label(a)} minus best {label(b)}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
                                     f"{d['high']:+.2f}] over {d['n']} images", scale, "Neighbours in the ranking"))
     return out

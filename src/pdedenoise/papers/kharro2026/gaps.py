@@ -10,6 +10,7 @@ float64, 0–255.
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -109,6 +110,40 @@ def t_needed(setting: Setting, rho: float, target: float, lo: float = 0.02, hi: 
         setting.T = T0
 
 
+def protocol_text(kw: Mapping) -> str:
+    """The protocol of :func:`gap_experiments` (``storage``, ``bc``, ``T``, ``out_clip``) in the reader's words:
+    ``"noisy image stored as clip, dirichlet boundary, T = 1, output clipped to 0-255"``."""
+    return (f"noisy image stored as {kw['storage']}, {kw['bc']} boundary, T = {float(kw['T']):g}, "
+            + ("output clipped to 0-255" if kw["out_clip"] else "output not clipped"))
+
+
+def t_experiment(T: float, lo: float = 0.02, hi: float = 40.0) -> str:
+    """The final-time experiment's description for the time :func:`t_needed` found (NaN: none in [lo, hi])."""
+    if math.isfinite(T):
+        return f"the T at which this entry matches (T = {T:.2f})"
+    return f"no T in {lo:g}-{hi:g} matches this entry (the protocol's T kept)"
+
+
+def reader_rows(record: Mapping) -> list[dict]:
+    """The rows of a recorded run of :func:`gap_experiments` (a results payload with ``protocol`` and ``rows``) with
+    every experiment described in the reader's words. Runs recorded before :func:`protocol_text` and
+    :func:`t_experiment` wrote the chapter's protocol as a Python dictionary and a time that matches nothing as
+    "T = nan": those two descriptions are written again from the record's protocol and its time. Numbers unchanged."""
+    choice = record["protocol"]
+    kw = dict(storage=choice["noise"], bc=choice["bc"], T=float(choice["T"]), out_clip=bool(choice["out_clip"]))
+    out = []
+    for row in record["rows"]:
+        row = dict(row)
+        if row["hypothesis"] == "(chapter's protocol)":
+            row["experiment"] = f"seed 0, {protocol_text(kw)}"
+        elif row["hypothesis"] == "final time T":
+            found = re.fullmatch(r"the T at which this entry matches \(T = ([^)]+)\)", row["experiment"])
+            if found:
+                row["experiment"] = t_experiment(float(found.group(1)))
+        out.append(row)
+    return out
+
+
 def gap_experiments(images: Mapping[str, torch.Tensor], variants: Mapping[str, Mapping[str, torch.Tensor]],
                     protocol_choice: Mapping, seeds: Sequence[int] = tuple(range(10))) -> list[dict]:
     """Every gap of :data:`GAPS` under each hypothesis. ``images``: the chapter's three images;
@@ -135,7 +170,7 @@ def gap_experiments(images: Mapping[str, torch.Tensor], variants: Mapping[str, M
         b_val, b_rms = run(base)
         gap = pub - b_val
         head = {"gap": f"{image}, rho = {column}", "published": pub}
-        rows.append({**head, "hypothesis": "(chapter's protocol)", "experiment": f"seed 0, {base_kw}",
+        rows.append({**head, "hypothesis": "(chapter's protocol)", "experiment": f"seed 0, {protocol_text(base_kw)}",
                      "PSNR": b_val, "change": 0.0, "row rms (dB)": b_rms, "verdict": "",
                      "note": f"paper minus book: {gap:+.2f} dB"})
 
@@ -171,7 +206,7 @@ def gap_experiments(images: Mapping[str, torch.Tensor], variants: Mapping[str, M
         others = [t for r, t in zip(rhos, row_times[image]) if r != rho]
         finite = [t for t in others if math.isfinite(t)]
         span = f"{min(finite):.2f}-{max(finite):.2f}" if finite else "none"
-        add("final time T", f"the T at which this entry matches (T = {T:.2f})",
+        add("final time T", t_experiment(T),
             run(Setting(images[src], **{**base_kw, "T": T})) if math.isfinite(T) else (b_val, b_rms),
             f"the other entries of the row need T in {span}: one T cannot match them all")
     return rows
