@@ -381,3 +381,21 @@ def test_foe_m_is_withheld_for_what_was_found_not_for_a_diverged_training():
     why = weights.withheld_reason("foe-m", 25)
     assert why is not None and "output blown up" in why and "check off" in why
     assert "training diverged" not in why and "its training diverged" not in why
+
+
+@pytest.mark.parametrize("own_parameters, verdict", [(2_000, "holds"), (900, "untested at this scale")])
+def test_the_price_of_a_certificate_is_judged_only_between_models_of_comparable_size(own_parameters, verdict):
+    import pandas as pd
+
+    psnr = {"tnrd": 28.0, "own": 27.0, "perona-malik-tuned": 26.0}
+    scores = pd.DataFrame([{"method": m, "set": "BSD68", "sigma": 25, "image": i, "PSNR": p + 0.1 * (i % 3),
+                            "SSIM": 0.8} for m, p in psnr.items() for i in range(6)])
+    board = pd.DataFrame([{"method": "tnrd", "family": "PDE, learned", "stability": "empirical", "parameters": 2_000},
+                          {"method": "own", "family": "PDE, learned", "stability": "certificate",
+                           "parameters": own_parameters},
+                          {"method": "perona-malik-tuned", "family": "PDE, tuned", "stability": "certificate",
+                           "parameters": 2}])
+    found = {c.rule: c for c in analysis.findings(scores, board, "ci", 200)}
+    claim = found[analysis.RULES["uncertified beats certified"].rule]
+    assert claim.verdict == verdict
+    assert (verdict == "holds") == ("not a price of the certificate" not in claim.reason)

@@ -243,6 +243,9 @@ PUBLISHED_TOL = (0.1, 0.3)
 #: "TNRD level": within this many dB of TNRD's published BSD68 PSNR
 TNRD_LEVEL_DB = 0.1
 
+#: "uncertified beats certified" compares models of comparable size only: parameter counts within this factor
+EQUAL_BUDGET_RATIO = 2.0
+
 #: The decision rule of each question of the page, fixed before results. Comparisons with published numbers need the
 #: whole test sets (68 BSD68 images, whole images): below that they are "untested at this scale".
 RULES = {
@@ -259,7 +262,9 @@ RULES = {
         "above 0, does not hold if below 0, partly holds if it contains 0", 0.0, "dB", {"BSD68 images": 2}),
     "uncertified beats certified": Rule(
         "best uncertified learned PDE minus best certified one, paired over BSD68 images: holds if the 95 % "
-        "bootstrap interval lies above 0, does not hold if below 0, partly holds if it contains 0", 0.0, "dB",
+        "bootstrap interval lies above 0, does not hold if below 0, partly holds if it contains 0; untested at "
+        "this scale when the two models' parameter counts differ by more than a factor of "
+        f"{EQUAL_BUDGET_RATIO:g} (the difference would be the models' size, not the certificate's price)", 0.0, "dB",
         {"BSD68 images": 2}),
 }
 
@@ -349,7 +354,15 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
             continue
         d = _paired(scores, a, b, "BSD68", s, resamples)
         verdict = "holds" if d["low"] > 0 else "does not hold" if d["high"] < 0 else "partly holds"
-        out.append(RULES[key].claim(question.format(s=s), verdict,  # the reader's names, not the code's keys
-                                    f"best {label(a)} minus best {label(b)}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
-                                    f"{d['high']:+.2f}] over {d['n']} images", scale, "Neighbours in the ranking"))
+        # the reader's names, not the code's keys
+        text = (f"best {label(a)} minus best {label(b)}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
+                f"{d['high']:+.2f}] over {d['n']} images")
+        if key == "uncertified beats certified":
+            pa, pb = float(fams.loc[a, "parameters"]), float(fams.loc[b, "parameters"])
+            ratio = max(pa, pb) / max(1.0, min(pa, pb))
+            if ratio > EQUAL_BUDGET_RATIO:
+                verdict = "untested at this scale"
+                text = (f"{text}; not a price of the certificate: {label(a)} has {pa:,.0f} parameters and {label(b)} "
+                        f"{pb:,.0f} ({ratio:.1f}x), beyond the {EQUAL_BUDGET_RATIO:g}x the rule allows")
+        out.append(RULES[key].claim(question.format(s=s), verdict, text, scale, "Neighbours in the ranking"))
     return out
