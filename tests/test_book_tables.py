@@ -82,3 +82,14 @@ def test_row_numbers_are_not_shown_but_row_labels_are():
 def test_ordinary_words_in_cells_are_not_relabelled():
     cells = _cells(book.table(pd.DataFrame({"solver": ["heat", "perona-malik-tuned"], "rate": [1.0, 2.0]})).text)
     assert "heat" in cells and labels.label("perona-malik-tuned") in cells
+
+
+def test_non_numbers_inside_a_sentence_read_as_words():
+    """A recorded message in a text cell ("training loss became inf at step 13") shows no "inf" or "nan" to the
+    reader; words that merely contain them (information, infinite, nano) are left alone."""
+    df = pd.DataFrame({"model": ["FoE-M", "KA"], "diverged": ["training loss became inf at step 13",
+                                                               "loss nan at step 2; see information on infinite nanoscale"]})
+    cells = _cells(book.table(df).text)
+    assert "training loss became infinite at step 13" in cells
+    assert "loss not a number at step 2; see information on infinite nanoscale" in cells
+    assert not [c for c in cells if re.search(r"(?<![\w.-])(nan|inf|infinity)(?![\w-])", c, re.I)]

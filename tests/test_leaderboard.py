@@ -362,6 +362,17 @@ def test_findings_name_the_methods_by_their_labels_not_their_keys():
         assert not keys, (keys, text)
 
 
+def test_registry_labels_and_notes_name_no_code_key():
+    """The leaderboard page shows every entry's label and note: none names a code key (``bm3d``, ``tnrd``)."""
+    import re
+
+    from pdedenoise.labels import code_keys
+
+    for name, m in methods.METHODS.items():
+        for text in (m.label, m.note or ""):
+            assert not [k for k in code_keys() if re.search(rf"(?<![\w/.-]){re.escape(k)}(?![\w-])", text)], (name, text)
+
+
 def test_shipping_withholds_a_failed_state_with_what_was_found():
     import importlib.util
 

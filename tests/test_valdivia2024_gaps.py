@@ -100,3 +100,20 @@ def test_reverdict_judges_subset_changes_against_the_full_gap():
     out = G.reverdict(rows, {25: 1.24}, 0.5)
     assert list(out.verdict) == ["", "partly explains", "undecided"]
     assert "+1.24" in out.note.iloc[0]
+
+
+def test_recorded_unet_rows_name_no_code_key():
+    """The U-Net rows of the recorded gap experiments, as chapter 3 shows them (:func:`reverdict`), never name the
+    book's code key ``unet`` (the old checkpoints' scope name was written as it)."""
+    import re
+
+    from pdedenoise.labels import code_keys
+    from pdedenoise.results import load_results
+
+    rec = load_results("03_learned_diffusivities_gaps", "medium")
+    if rec is None:
+        pytest.skip("chapter 3's gap experiments are not recorded")
+    shown = G.reverdict(rec["unet"]["rows"], {s: 1.0 for s in (15, 25, 50)}, 0.1)
+    text = " ".join(" ".join(str(v) for v in r.values()) for r in shown.to_dict("records"))
+    assert not [k for k in code_keys() if re.search(rf"(?<![\w/.-]){re.escape(k)}(?![\w-])", text)]
+    assert G.OLD_UNET_SCOPE in text or "another checkpoint file" not in text

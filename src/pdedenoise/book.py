@@ -183,6 +183,15 @@ def _plain(v) -> str:
     return str(label(v)) if isinstance(v, str) and v in code_keys() else str(v)
 
 
+_NON_NUMBER = re.compile(r"(?<![\w.-])(nan|inf|infinity)(?![\w-])", re.I)
+
+
+def _words(text: str) -> str:
+    """A sentence of a text cell with Python's non-numbers in words (a recorded error message such as "training loss
+    became inf at step 13" reads "... became infinite ..."; "nan" reads "not a number")."""
+    return _NON_NUMBER.sub(lambda m: "not a number" if m.group(1).lower() == "nan" else "infinite", text)
+
+
 def _formatter(series: pd.Series, kind: str, precision: int | None, missing_mark: str):
     """A cell formatter for one column: decimals by quantity (PSNR 2, SSIM 3, times 3 significant digits), whole
     numbers with thousands separators, missing values as a dash and infinities as the symbol."""
@@ -200,7 +209,7 @@ def _formatter(series: pd.Series, kind: str, precision: int | None, missing_mark
             word = v.strip().lower()
             if word in ("inf", "+inf", "infinity", "-inf", "-infinity"):  # infinities stored as text (JSON)
                 return "−∞" if word.startswith("-") else "∞"
-            return "—" + missing_mark if word in ("nan", "none") else str(_plain(v))
+            return "—" + missing_mark if word in ("nan", "none") else _words(str(_plain(v)))
         if v is None or (isinstance(v, float) and v != v):
             return "—" + missing_mark
         if not isinstance(v, (int, float)) and not hasattr(v, "__float__"):

@@ -559,7 +559,8 @@ def fit(model: nn.Module, train: Data, config: TrainConfig | None = None, val: D
                     sched.step()
                     value = float(loss)
                     if not math.isfinite(value):
-                        raise FloatingPointError(f"training loss became {value} at step {history.steps}; "
+                        what = "not a number" if math.isnan(value) else "infinite"  # words, as the book shows them
+                        raise FloatingPointError(f"training loss became {what} at step {history.steps}; "
                                                  "lower the learning rate or clip the gradient (grad_clip)")
                     if not all(bool(torch.isfinite(p.detach()).all()) for p in model.parameters()):
                         raise FloatingPointError(f"training diverged at step {history.steps}: the update made the "

@@ -461,7 +461,7 @@ def _registry() -> dict[str, Method]:
         Method("unet", "residual U-Net", "network", "not a PDE", "04_diffnet", _network_fit("unet"),
                _network_build("unet"), note=f"width {UNET['width']}, depth {UNET['depth']}"),
         Method("bm3d", "BM3D", "classical", "not a PDE", "05_leaderboard", None, _bm3d_build, requires="bm3d",
-               shipped=False, note="PyPI package bm3d (Tampere University; free for non-commercial use only)"),
+               shipped=False, note="the reference implementation from PyPI (Tampere University; free for non-commercial use only)"),
         Method("own", "the book's own model", "PDE, learned", "certificate", "05_leaderboard", _fit_own, _build_own),
     ]
     return {x.name: x for x in m}

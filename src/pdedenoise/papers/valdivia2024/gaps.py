@@ -313,8 +313,7 @@ def unet_experiments(clean: torch.Tensor, sigma: int, repository: str | Path | N
                      "experiment": f"the checkpoint replaced on 2023-09-26 ({name}: {kernel}x{kernel} kernels, depth "
                                    f"{depth}) run by the code of 2023-09-07 (gamma 0.005, ReLU head, no padding)",
                      "PSNR": p, "change": p - base, "verdict": "undecided",
-                     "note": f"its own last training epoch: {loss_psnr(mse):.2f} dB; its variables sit under 'unet', "
-                             "a training class the repository does not hold, so its step and head are unknown"})
+                     "note": f"its own last training epoch: {loss_psnr(mse):.2f} dB; {OLD_UNET_SCOPE}"})
         rows.append({"sigma": sigma, "hypothesis": "another checkpoint file",
                      "experiment": f"{name}'s own last training epoch against the released checkpoint's",
                      "PSNR": loss_psnr(mse), "change": loss_psnr(mse) - loss_psnr(
@@ -437,11 +436,20 @@ def readme_reasons(record: Mapping | None, table1: pd.DataFrame) -> dict[str, st
     return out
 
 
+#: why the replaced U-Net checkpoints cannot be run as trained, in the reader's words
+OLD_UNET_SCOPE = ("its variables sit under the scope of a U-Net training class the repository does not hold, so its "
+                  "step and head are unknown")
+#: the same, as runs recorded before wrote it (the scope's name, which reads as the book's code key of the U-Net)
+_OLD_UNET_SCOPE_RECORDED = ("its variables sit under 'unet', a training class the repository does not hold, so its step "
+                            "and head are unknown")
+
+
 def reverdict(rows: Sequence[Mapping], gaps_by_sigma: Mapping[int, float], tol: float) -> pd.DataFrame:
     """The recorded experiment rows with their verdicts taken against the gap of the full evaluation
     (``gaps_by_sigma``: README minus the book's 500-crop mean) instead of the subset's own: a subset's mean differs
     from the full set's, its *change* is what an experiment measures. Rows marked ``undecided`` and the protocol
-    rows keep their label; ``tol``: what may remain of the gap for ``explains``."""
+    rows keep their label; ``tol``: what may remain of the gap for ``explains``. A note recorded in the old words
+    about the replaced U-Net checkpoints is given in the current ones (:data:`OLD_UNET_SCOPE`)."""
     out = []
     for r in rows:
         r = dict(r)
@@ -450,5 +458,6 @@ def reverdict(rows: Sequence[Mapping], gaps_by_sigma: Mapping[int, float], tol: 
             r["verdict"] = verdict_for(gaps_by_sigma[s], float(r["change"]), tol)
         if r["hypothesis"].startswith("("):
             r["note"] = f"README minus the book's full run: {gaps_by_sigma[s]:+.2f} dB"
+        r["note"] = str(r.get("note", "")).replace(_OLD_UNET_SCOPE_RECORDED, OLD_UNET_SCOPE)
         out.append(r)
     return pd.DataFrame(out)
