@@ -307,3 +307,161 @@ def number_of_steps(T: float, dt: float) -> int:
     if abs(n * dt - T) > 1e-9 * max(1.0, abs(T)):
         raise ValueError(f"T={T} is not a whole number of steps dt={dt}; choose dt = T / n")
     return n
+
+
+# --------------------------------------------------------------------------- gradient steps of a weakly convex energy
+
+#: ``||G||^2 <= 8`` for the 2-D forward differences with zero-flux boundary, ``G u = (d_x u, d_y u)`` (the last
+#: difference of each row and column is zero): ``G^T G`` is the negative 5-point Laplacian, whose eigenvalues
+#: ``4 sin^2(pi i / 2H) + 4 sin^2(pi j / 2W)`` stay below 8 for every image size
+GRADIENT_NORM_SQ = 8.0
+#: added under the square root of :func:`conv_norm_sq_bound`: keeps its gradient finite where the cross terms are
+#: zero, and only raises the bound (so it stays an upper bound)
+_NORM_EPS = 1e-6
+
+
+def conv_norm_sq_bound(weight: torch.Tensor) -> torch.Tensor:
+    """An upper bound of ``||W||^2``, ``W`` the zero-padded convolution ``(N, C_in, H, W) -> (N, C_out, H, W)`` with
+    ``weight`` (C_out, C_in, k, k), differentiable, in ``weight``'s dtype (a 0-d tensor).
+
+    On the whole plane ``W^T W`` is the convolution with the matrix-valued autocorrelation
+    ``A_m = sum_c w_c(. + m) w_c(.)^T`` (C_in x C_in, lags ``m`` in ``(2k - 1)^2``): the multiplier
+    ``A(omega) = sum_m A_m e^{-i m omega}``, Hermitian, and ``||W||^2 = sup_omega lmax(A(omega))``. A zero-padded
+    convolution on an H x W window is a restriction of the whole-plane one to a zero-extended input, so any bound
+    of that supremum holds for every image size. The smallest of three proven bounds:
+
+    * Young, per pair of channels: ``sum_{c,i} ||w_ci||_1^2`` (Cauchy–Schwarz over the input channels);
+    * Gershgorin: ``max_i sum_j sum_m |A_m[i, j]|``;
+    * for C_in = 2, the eigenvalue of a 2 x 2 Hermitian matrix, ``(a + d)/2 + sqrt(((a - d)/2)^2 + |b|^2)``, with
+      each trigonometric polynomial bounded by the l1 norm of its coefficients:
+      ``||(A11 + A22)/2||_1 + sqrt(||(A11 - A22)/2||_1^2 + ||A12||_1^2)``.
+
+    All three are reached by filters that do not overlap (a delta per channel), where the third gives ``||W||^2``.
+    """
+    if weight.ndim != 4 or weight.shape[-1] != weight.shape[-2] or weight.shape[-1] % 2 != 1:
+        raise ValueError(f"weight must be (C_out, C_in, k, k) with k odd, got {tuple(weight.shape)}")
+    c_in, k = weight.shape[1], weight.shape[-1]
+    young = weight.abs().sum(dim=(-1, -2)).square().sum()
+    # A[i, j, m] = sum_c sum_x w[c, i, x + m] w[c, j, x]: a cross-correlation over the filter plane
+    inp = weight.permute(1, 0, 2, 3)                                   # (c_in, c_out, k, k): batch i, channels c
+    A = torch.nn.functional.conv2d(inp, inp, padding=k - 1)            # (c_in [i], c_in [j], 2k-1, 2k-1)
+    l1 = A.abs().sum(dim=(-1, -2))                                     # (c_in, c_in)
+    bound = torch.minimum(young, l1.sum(dim=1).max())
+    if c_in == 2:
+        mean = (0.5 * (A[0, 0] + A[1, 1])).abs().sum()
+        half = (0.5 * (A[0, 0] - A[1, 1])).abs().sum()
+        bound = torch.minimum(bound, mean + torch.sqrt(half.square() + l1[0, 1].square() + _NORM_EPS ** 2))
+    return bound
+
+
+#: the certified parameterisation keeps ``alpha (beta L + lambda)`` this fraction below 2 and ``lambda`` this
+#: fraction above ``rho L``, so that float32 rounding of the parameters cannot cross either bound
+STEP_MARGIN = 1e-3
+
+
+def ridge_step_parameters(L: torch.Tensor, rho: torch.Tensor, beta: torch.Tensor, raw_lambda: torch.Tensor,
+                          raw_alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lambda, alpha)`` of a certified step (:class:`RidgeCertificate`) from unconstrained ``raw_lambda`` and
+    ``raw_alpha`` (0-d tensors, any real value), differentiable:
+
+        lambda = (1 + m) rho L + softplus(raw_lambda),    alpha = 2 (1 - m) sigmoid(raw_alpha) / (beta L + lambda),
+
+    ``m`` = :data:`STEP_MARGIN`; ``L >= ||K||^2``, ``rho, beta >= 0`` the bounds of the slopes of ``psi'``. Both
+    conditions of the certificate hold for every value of the raw parameters."""
+    lam = (1.0 + STEP_MARGIN) * rho * L + torch.nn.functional.softplus(raw_lambda)
+    alpha = 2.0 * (1.0 - STEP_MARGIN) * torch.sigmoid(raw_alpha) / (beta * L + lam)
+    return lam, alpha
+
+
+@dataclass(frozen=True)
+class RidgeCertificate:
+    """The l2 certificate of one gradient step of a weakly convex ridge energy (Goujon, Neumayer and Unser,
+    "Learning weakly convex regularizers for convergent image-reconstruction algorithms", SIAM J. Imaging Sci. 17,
+    2024: the WCRR-NN energy):
+
+        T(u) = u - alpha [K^T psi'(K u) + lambda (u - f)],   E(u) = sum psi(K u) + lambda/2 ||u - f||^2,
+
+    ``K`` linear with ``||K||^2 <= L``, ``psi'`` applied per component and Lipschitz with every divided difference
+    in ``[-rho, beta]`` (a piecewise-linear ``psi'`` whose slopes lie there; ``rho > 0`` lets ``psi`` be non-convex:
+    backward diffusion, sharpening). For any ``u, v`` the divided differences give a diagonal ``D`` with entries in
+    ``[-rho, beta]`` such that ``psi'(Ku) - psi'(Kv) = D K (u - v)``, so
+
+        T(u) - T(v) = (I - alpha M) (u - v),   M = K^T D K + lambda I  symmetric, spectrum in
+                                                 [lambda - rho L, lambda + beta L].
+
+    Hence if ``lambda >= rho L`` (the energy is convex) and ``alpha (beta L + lambda) <= 2``, the step is
+    non-expansive in l2 for fixed ``f``, with the contraction factor
+    ``q = max(1 - alpha (lambda - rho L), alpha (lambda + beta L) - 1) <= 1``; and since ``f`` enters only through
+    ``alpha lambda f``, ``||T(u; f) - T(v; g)|| <= q ||u - v|| + alpha lambda ||f - g||``
+    (:func:`ridge_lipschitz` chains this over the stages). Computed in float64 from the actual parameters.
+
+    Attributes:
+        alpha, lam: the step and the data weight the step uses.
+        rho, beta: bounds of the negative and positive slopes of ``psi'`` (>= 0).
+        L: the bound of ``||K||^2``.
+        what: which step, for messages.
+    """
+
+    alpha: float
+    lam: float
+    rho: float
+    beta: float
+    L: float
+    what: str = "gradient step"
+    norm: str = "l2"
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.alpha, self.lam, self.rho, self.beta, self.L))
+
+    @property
+    def convex(self) -> bool:
+        """``lambda >= rho L``: the step's energy is convex."""
+        return self.finite and self.lam >= self.rho * self.L * (1 - TOLERANCE)
+
+    @property
+    def step_ok(self) -> bool:
+        """``0 <= alpha`` and ``alpha (beta L + lambda) <= 2``."""
+        return self.finite and self.alpha >= 0 and self.alpha * (self.beta * self.L + self.lam) <= 2 * (1 + TOLERANCE)
+
+    @property
+    def holds(self) -> bool:
+        return self.finite and self.rho >= 0 and self.beta >= 0 and self.convex and self.step_ok
+
+    @property
+    def contraction(self) -> float:
+        """``q``: the step's Lipschitz constant in ``u`` (<= 1 when the certificate holds)."""
+        lo, hi = self.alpha * (self.lam - self.rho * self.L), self.alpha * (self.lam + self.beta * self.L)
+        return max(abs(1 - lo), abs(1 - hi))  # ||I - alpha M||, alpha M's spectrum in [lo, hi]
+
+    @property
+    def margin(self) -> float:
+        """``1 - q``: >= 0 when the step is non-expansive."""
+        return 1.0 - self.contraction
+
+    def require(self) -> None:
+        """Raise :class:`StabilityError` naming the broken condition unless the certificate holds."""
+        if self.holds:
+            return
+        if not self.finite:
+            raise StabilityError(f"the {self.what} cannot be certified: its numbers must be finite (alpha={self.alpha}, "
+                                 f"lambda={self.lam}, rho={self.rho}, beta={self.beta}, L={self.L}); check the "
+                                 "parameters for NaN or inf")
+        if not self.convex:
+            raise StabilityError(f"the {self.what} is not certified: lambda={self.lam:.6g} < rho L = "
+                                 f"{self.rho * self.L:.6g} (the energy is not convex, a step can expand); raise "
+                                 "lambda or bound the negative slopes (pdedenoise.solvers.stability.ridge_step_parameters)")
+        raise StabilityError(f"the {self.what} is not certified: alpha (beta L + lambda) = "
+                             f"{self.alpha * (self.beta * self.L + self.lam):.6g} > 2; lower alpha "
+                             "(pdedenoise.solvers.stability.ridge_step_parameters)")
+
+
+def ridge_lipschitz(certificates: list[RidgeCertificate]) -> float:
+    """A bound of the Lipschitz constant (l2) of the map ``f -> u_T`` of the unrolled steps started at ``u_0 = f``:
+    ``J_0 = 1``, ``J_{t+1} = q_t J_t + alpha_t lambda_t`` (:class:`RidgeCertificate`). Requires every certificate
+    to hold (else raises :class:`StabilityError`)."""
+    J = 1.0
+    for c in certificates:
+        c.require()
+        J = c.contraction * J + c.alpha * c.lam
+    return J
