@@ -166,7 +166,7 @@ def _stage_ratios(model, seed):
     return out
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_every_stage_is_non_expansive(seed):
     for scale in (None, 1.0, 10.0):
         model = C.CertifiedModel(check=False).double()
@@ -230,14 +230,15 @@ def test_gradcheck_in_float64():
     model = _tiny(check=False)
     _randomise(model, 0.5, 4)
     x = (torch.rand(1, 1, 6, 5, dtype=torch.float64) * 60).requires_grad_()
-    assert torch.autograd.gradcheck(model, (x,), eps=1e-6, atol=1e-5)
+    # fast mode: the Jacobian checked along random directions (torch's gradcheck fast_mode), for every parameter
+    assert torch.autograd.gradcheck(model, (x,), eps=1e-6, atol=1e-5, fast_mode=True)
     names, params = zip(*model.named_parameters())
 
     def as_function(*ps):
         return torch.func.functional_call(model, dict(zip(names, ps)), (x.detach(),))
 
     assert torch.autograd.gradcheck(as_function, tuple(p.detach().clone().requires_grad_() for p in params),
-                                    eps=1e-6, atol=1e-5)
+                                    eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_gradient_reaches_every_stage():
