@@ -59,7 +59,8 @@ def main(argv=None) -> int:
     certs = [{"alpha": c.alpha, "lambda": c.lam, "rho": c.rho, "beta": c.beta, "L": c.L, "q": c.contraction}
              for c in model.certificates()]
     save_results("05_certified_probe", "medium",
-                 {"protocol": {**vars(args), "sigma": 25, "train": list(ctx.train[0].shape),
+                 {"protocol": {**{k: v for k, v in vars(args).items() if k != "state"}, "state saved": bool(args.state),
+                               "sigma": 25, "train": list(ctx.train[0].shape),
                                "tune": list(ctx.tune[0].shape), "batch": ctx.batch,
                                "scored on": f"the first {args.images} BSD68 images, whole; the tuning pairs"},
                   "config": {k: v for k, v in state["config"].items()}, "fit_seconds": seconds,
