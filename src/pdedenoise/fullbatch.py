@@ -183,11 +183,11 @@ class _Memo:
         self.entries = [] if hit is None else [(self.flat().clone(), *hit)]
 
 
-def _fingerprints(model: nn.Module, params, inputs, target, cfg: LBFGSConfig, run: dict, phase: str) -> tuple[dict, dict]:
+def _fingerprints(model: nn.Module, params, data, cfg: LBFGSConfig, run: dict, phase: str) -> tuple[dict, dict]:
     run_fp = {"run": run, "model": [[k, list(v.shape)] for k, v in model.state_dict().items()]}
     phase_fp = {"phase": phase, **{k: getattr(cfg, k) for k in _PHASE_FIELDS},
                 "params": [list(p.shape) for p in params],
-                "data": [[list(t.shape), round(_double_sum(t), 6)] for t in (*inputs, target)]}
+                "data": [[list(t.shape), round(_double_sum(t), 6)] for t in data]}
     return run_fp, phase_fp
 
 
@@ -219,7 +219,8 @@ def _require(path: Path, stored: dict | None, current: dict, what: str) -> None:
 def lbfgs(model: nn.Module, fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], target: torch.Tensor,
           config: LBFGSConfig, params: Sequence[torch.Tensor] | None = None, run: dict | None = None,
           phase: str = "", previous: Sequence[str] = (), state: dict | None = None, loss: Callable = half_sse,
-          piece_info: dict | None = None, on_evaluation: Callable[[int], None] | None = None) -> LBFGSHistory:
+          piece_info: dict | None = None, on_evaluation: Callable[[int], None] | None = None,
+          data_fingerprint: Sequence[torch.Tensor] | None = None) -> LBFGSHistory:
     """Run (or continue) one full-batch L-BFGS phase; ``model``'s parameters change in place.
 
     Args:
@@ -234,6 +235,9 @@ def lbfgs(model: nn.Module, fn: Callable[..., torch.Tensor], inputs: Sequence[to
         loss: ``loss(out_chunk, target_chunk)`` summed over chunks (default :func:`half_sse`).
         piece_info: plain data added to this call's entry of :attr:`LBFGSHistory.pieces`.
         on_evaluation: called with the count of evaluations so far after each one (tests, timing).
+        data_fingerprint: the tensors that identify the phase's data in its fingerprint (default ``inputs`` and
+            ``target``); e.g. the noisy and clean images when ``inputs`` holds stage inputs computed from them,
+            whose round-off may differ on another machine.
 
     Returns the phase's :class:`LBFGSHistory` (``complete`` False after a piece that ended early).
     """
@@ -246,7 +250,8 @@ def lbfgs(model: nn.Module, fn: Callable[..., torch.Tensor], inputs: Sequence[to
                             line_search_fn="strong_wolfe")
     history = LBFGSHistory(phase=phase)
     ckpt = Path(cfg.checkpoint) if cfg.checkpoint else None
-    run_fp, phase_fp = _fingerprints(model, params, inputs, target, cfg, run, phase)
+    run_fp, phase_fp = _fingerprints(model, params, (*inputs, target) if data_fingerprint is None
+                                     else tuple(data_fingerprint), cfg, run, phase)
     if ckpt is not None and cfg.resume and ckpt.exists():
         saved = load_checkpoint(ckpt)
         _require(ckpt, saved.get("run"), run_fp, "run")
