@@ -28,8 +28,13 @@ leaderboard's noise seeds) beside the published 28.78 dB with the verdict under 
     python tools/record_tnrd_full.py --smoke --piece-iterations 2   # the same in pieces (call until complete)
     python tools/record_tnrd_full.py --measure 3  # seconds per iteration at full size, and the run's estimate
 
-Measured (``--measure 3``, one thread, compiled kernels, a machine shared with other work): see
-:data:`MEASURED`; the whole run is then about ``5 x 200 x greedy + 300 x joint`` seconds.
+Cost: an iteration costs its line search's evaluations (its start is the previous accepted point, not evaluated
+again), typically one or two. One full-batch evaluation over 400 x 180² on one thread with compiled kernels was
+measured at about 98 s for the five stages jointly and about 20 s for one greedy stage on cached inputs, so with
+about 1.2 evaluations per iteration the run takes about ``5 x 200 x 1.2 x 20 s + 300 x 1.2 x 98 s``, some 16 hours
+(greedy 6.7 h, joint 9.8 h): seven pieces of 2.5 hours. ``--measure N`` times N iterations of each kind on the
+machine at hand and prints the estimate from them (:data:`MEASURED` is to hold its numbers; a measurement on a
+machine whose cores were saturated by other work did not finish).
 
 The influence-function tables run compiled (``PDEDENOISE_COMPILE=1`` is set here) and glibc keeps freed memory
 (``MALLOC_*``), by re-executing the script once, as ``tools/record_valdivia_full.py`` does.
@@ -65,7 +70,7 @@ PROTOCOL = dict(n_train=400, crop=180, stages=5, filters=24, size=5, centers=63,
                 history_size=20, chunk=25, test_count=None, test_crop=None)
 SMOKE = dict(n_train=8, crop=32, stages=2, filters=8, size=5, centers=15, greedy=3, joint=3, history_size=20,
              chunk=3, test_count=2, test_crop=64)
-#: seconds per L-BFGS iteration at full size, one thread (``--measure 3``; filled in from the measurement)
+#: seconds per L-BFGS iteration at full size, one thread (``--measure 2``), once measured on a free core
 MEASURED = {"greedy (cached stage input)": None, "joint": None}
 
 
