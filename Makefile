@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make book    execute the notebooks (SCALE=ci|full, DEVICE=cpu|cuda) and build the HTML book"
-	@echo "make test    run the test suite (includes the notebooks at ci scale and the browser checks on synthetic pages)"
+	@echo "make test    run the test suite (includes the notebooks at ci scale and every page of the book in Chromium)"
 	@echo "make test-fast   the tests without the slow notebook executions"
 	@echo "make bench   speed benchmarks"
 	@echo "make lab     JupyterLab on the notebooks, to run a chapter interactively"

@@ -251,15 +251,7 @@ def toc_pages(html: Path) -> list[Path]:
     return [html / f"{f}.html" for f in files]
 
 
-#: the check of every page of the built book runs in ``make browser-test`` and in ``make test`` with
-#: PDEDENOISE_BROWSER_BOOK=1; the synthetic pages above, which show each check failing, run in ``make test``
-whole_book = pytest.mark.skipif(
-    not (os.environ.get("PDEDENOISE_BOOK_HTML") or os.environ.get("PDEDENOISE_BROWSER_BOOK") == "1"),
-    reason="the whole-book browser check runs in make browser-test (or with PDEDENOISE_BROWSER_BOOK=1)")
-
-
 @needs_browser
-@whole_book
 @pytest.mark.slow
 def test_every_page_reads_cleanly(built_book, browser):
     report = {page.relative_to(built_book).as_posix(): page_problems(browser, page, built_book)
