@@ -33,15 +33,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
 import torch
 from torch import nn
 
-from .train import (CheckpointMismatch, TrainingInterrupted, _double_sum, _Progress, _save_atomic, _SigtermFlag,
-                    load_checkpoint)
+from .train import (CheckpointMismatch, RunRecord, TrainingInterrupted, _double_sum, _Progress, _save_atomic,
+                    _SigtermFlag, load_checkpoint)
 
 __all__ = ["LBFGSConfig", "LBFGSHistory", "lbfgs", "full_batch_loss", "half_sse", "peek", "CheckpointMismatch",
            "TrainingInterrupted"]
@@ -112,7 +112,7 @@ _PHASE_FIELDS = ("iterations", "history_size", "lr", "line_search", "tolerance_g
 
 
 @dataclass
-class LBFGSHistory:
+class LBFGSHistory(RunRecord):
     """What a phase recorded: ``loss[0]`` at the start, ``loss[k]`` after iteration ``k`` (at the accepted point)."""
 
     phase: str = ""
@@ -129,17 +129,6 @@ class LBFGSHistory:
     #: ``ended`` ("complete", "time limit", "piece_iterations", "SIGTERM", or "killed": no last save), and the
     #: caller's ``piece_info``
     pieces: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LBFGSHistory":
-        return cls(**d)
-
-    @property
-    def wall_seconds(self) -> float:
-        return float(sum(p["seconds"] for p in self.pieces))
 
 
 def full_batch_loss(fn: Callable[..., torch.Tensor], params: Sequence[torch.Tensor], inputs: Sequence[torch.Tensor],

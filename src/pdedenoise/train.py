@@ -160,8 +160,27 @@ class TrainConfig:
                              "continue it")
 
 
+class RunRecord:
+    """What every recorded run shares (the fields live in the dataclasses that derive from it): a plain-dict form
+    for saved states and JSON, and the wall time summed over the run's ``pieces``."""
+
+    pieces: list[dict]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return cls(**d)
+
+    @property
+    def wall_seconds(self) -> float:
+        """Wall time of all pieces together (training, callbacks and saves)."""
+        return float(sum(p["seconds"] for p in self.pieces))
+
+
 @dataclass
-class History:
+class History(RunRecord):
     """What a training run recorded. Lists are per epoch unless named ``step_*``."""
 
     epoch: list[int] = field(default_factory=list)
@@ -178,18 +197,6 @@ class History:
     #: ``threads``, ``ended`` ("complete", "time limit", "piece_steps", "SIGTERM", or "killed": the process ended without a
     #: last save, and the next piece resumed from an interval save)
     pieces: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "History":
-        return cls(**d)
-
-    @property
-    def wall_seconds(self) -> float:
-        """Wall time of all pieces together (training, callbacks and saves)."""
-        return float(sum(p["seconds"] for p in self.pieces))
 
     @property
     def throughput(self) -> float:
