@@ -93,3 +93,34 @@ def test_non_numbers_inside_a_sentence_read_as_words():
     assert "training loss became infinite at step 13" in cells
     assert "loss not a number at step 2; see information on infinite nanoscale" in cells
     assert not [c for c in cells if re.search(r"(?<![\w.-])(nan|inf|infinity)(?![\w-])", c, re.I)]
+
+
+def test_a_smoke_run_collapses_its_tables_and_figures_until_the_recorded_run():
+    import matplotlib.pyplot as plt
+
+    from pdedenoise import book
+
+    rec = {"provenance": {"commit": "abc1234", "date": "2026-12-02T10:00:00", "device": "CPU"}}
+    df = pd.DataFrame({"method": ["a"], "PSNR": [1.0]})
+    try:
+        assert book.smoke_run("medium", {"medium": rec}) is None  # the page's own run is the evidence
+        assert book.smoke_run("ci", {"medium": None, "full": None}) is None  # nothing recorded: ci is all there is
+        assert "<details" not in book.table(df).text
+        banner = book.smoke_run("ci", {"medium": rec})
+        assert "abc1234" in banner.text and "medium" in banner.text
+        shown = book.table(df, caption="table1")
+        assert shown.text.startswith("<details") and "smoke run (ci)" in shown.text
+        assert "<details" in book.comparison(pd.DataFrame({"quantity": ["x"], "published": [1.0], "reproduced": [1.0],
+                                                           "difference": [0.0], "verdict": ["reproduced"]})).text
+        fig, ax = plt.subplots()
+        ax.plot([0, 1])
+        from unittest import mock
+
+        with mock.patch("IPython.display.display") as display:
+            book.show(fig)
+        assert "<details" in display.call_args[0][0].data and "data:image/png;base64," in display.call_args[0][0].data
+        heading = book.recorded_run(rec, "medium")
+        assert "commit abc1234" in heading.text
+        assert "<details" not in book.table(df).text  # the recorded run is shown open
+    finally:
+        book.recorded_run(None, "ci")

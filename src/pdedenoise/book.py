@@ -98,14 +98,86 @@ def figure_png(fig) -> str | None:
 
 def show(fig, save_as=None) -> None:
     """Show a figure; with ``save_as`` (a path) also keep a PNG copy (the figures of recorded runs), which records
-    its smallest text like the page's copy."""
+    its smallest text like the page's copy. Inside a smoke run (:func:`smoke_run`) the figure is shown collapsed
+    under the smoke run's label."""
     import matplotlib.pyplot as plt
 
     if save_as is not None:
         from .atomic import write_bytes
 
         write_bytes(save_as, _png_bytes(fig, DPI))  # whole or not at all
+    if _SMOKE["on"]:
+        from IPython.display import HTML, display
+
+        png = figure_png(fig)
+        plt.close(fig)
+        display(HTML(_collapsed(f'<img src="data:image/png;base64,{png}" alt="figure of the smoke run">', "figure")))
+        return
     plt.show()
+
+
+#: while ``on`` (set by :func:`smoke_run`, cleared by :func:`recorded_run`), tables and figures are shown collapsed
+#: under ``label``
+_SMOKE = {"on": False, "label": ""}
+
+
+def _collapsed(body: str, what: str | None = None) -> str:
+    """``body`` inside a closed ``<details>`` element headed by the smoke run's label, or ``body`` itself outside
+    a smoke run."""
+    if not _SMOKE["on"]:
+        return body
+    if what and what != "figure":
+        from .labels import table_label
+
+        head, sep, tail = str(what).rpartition(": ")
+        what = head + sep + str(table_label(tail))
+    what = f": {html.escape(_words(str(what)))}" if what else ""
+    return (f'<details class="pde-smoke" style="margin: 0.4em 0;"><summary style="color: #6c757d; cursor: pointer;">'
+            f'{html.escape(_SMOKE["label"])}{what} (click to show)</summary>{body}</details>')
+
+
+def _provenance_text(record: Mapping) -> str:
+    p = record.get("provenance", {}) or {}
+    date = str(p.get("date", ""))[:10]
+    bits = [f"commit {p['commit']}" if p.get("commit") else "", date, p.get("device", "")]
+    return ", ".join(b for b in bits if b)
+
+
+def smoke_run(scale: str, recorded: Mapping[str, Mapping] | None) -> _HTML | None:
+    """Mark the rest of a page as a smoke run when it runs at ``ci`` scale and a larger recorded run exists.
+
+    Args:
+        scale: the scale the page runs at.
+        recorded: the recorded runs by scale (``{"medium": record, "full": record}``, missing ones absent or None).
+
+    Returns:
+        the banner to display (what the smoke run is and where the evidence is), or None when the page's own run
+        is the evidence (scale ``medium``/``full``, or nothing recorded). While the smoke run lasts, every
+        :func:`table`, :func:`comparison` and :func:`show` output is collapsed under the label "smoke run (ci)";
+        :func:`recorded_run` ends it.
+    """
+    recorded = {k: v for k, v in (recorded or {}).items() if v}
+    if scale != "ci" or not recorded:
+        _SMOKE.update(on=False, label="")
+        return None
+    best = "full" if "full" in recorded else next(iter(recorded))
+    _SMOKE.update(on=True, label=f"smoke run ({scale})")
+    return _HTML(
+        '<div class="pde-smoke-banner" style="border-left: 4px solid #adb5bd; padding: 4px 10px; margin: 8px 0; '
+        'color: #495057;"><b>Smoke run at ci scale.</b> The sections below run the chapter at ci scale, a few small '
+        'crops and a few steps, to check that every step of the pipeline works; their tables and figures are '
+        f'collapsed. The evidence for the verdicts is the recorded {best} run '
+        f'({html.escape(_provenance_text(recorded[best]))}), shown uncollapsed in its own section.</div>')
+
+
+def recorded_run(record: Mapping | None, scale: str) -> _HTML | None:
+    """End a smoke run (:func:`smoke_run`) and return the heading line of a recorded run's section (its scale,
+    commit, date and device), or None when ``record`` is None."""
+    _SMOKE.update(on=False, label="")
+    if not record:
+        return None
+    return _HTML(f'<p style="color: #495057;"><b>Recorded {html.escape(scale)} run</b>: '
+                 f'{html.escape(_provenance_text(record))}.</p>')
 
 
 def glue(name: str, value, display: bool = False) -> None:
@@ -319,7 +391,7 @@ def table(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, capti
         so that a table wider than the page (:data:`PAGE_WIDTH_PX`) never spills over it; footnotes under it.
     """
     sty, notes = _styled(df, precision, caption, index, missing)
-    return _HTML(_WRAP.format(body=sty.to_html(), notes=_notes_html(notes)))
+    return _HTML(_collapsed(_WRAP.format(body=sty.to_html(), notes=_notes_html(notes)), caption))
 
 
 class _HTML:
@@ -380,7 +452,7 @@ def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = 
     if notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
         out += f'<ol style="font-size: 0.9em; margin-top: 0.3em;">{items}</ol>'
-    return _HTML(_WRAP.format(body=out, notes=_notes_html(missing_notes)))
+    return _HTML(_collapsed(_WRAP.format(body=out, notes=_notes_html(missing_notes)), caption))
 
 
 def claims_box(claims: Iterable[Claim | Mapping], title: str | None = None, header: str = "the paper claims") -> _HTML:
