@@ -12,6 +12,7 @@ import torch
 
 from ..labels import label
 from ..records import Rule
+from ..runcache import code_version
 from . import evaluate as E
 from . import methods as MM
 from . import protocol as P
@@ -35,10 +36,11 @@ def fit_context(scale: str, sigma: float, seed: int = 0, progress: bool = True) 
 
 
 def budget(ctx: MM.FitContext) -> dict:
-    """What a fitted state depends on besides the method: the pairs' sizes, the budget and the seed."""
+    """What a fitted state depends on besides the method: the pairs' sizes, the budget, the seed and the code
+    version (:func:`pdedenoise.runcache.code_version`, so that a state fitted by other code is fitted again)."""
     return {"sigma": float(ctx.sigma), "train": list(ctx.train[0].shape), "tune": list(ctx.tune[0].shape),
             "steps": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ctx.steps.items()},
-            "batch": ctx.batch, "seed": ctx.seed}
+            "batch": ctx.batch, "seed": ctx.seed, "code": code_version()}
 
 
 def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None] = print,
@@ -79,7 +81,8 @@ def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None]
     """Per-image PSNR and SSIM of every method on BSD68 and Set12 at ``sigma`` (the protocol's noisy images).
 
     With ``cache`` each method's scores are written there (CSV) and reused by a later run of the same scale when
-    the method's state is the cached one (same fitted-state checksum)."""
+    the method's state is the cached one (same fitted-state checksum) and the code is the same
+    (:func:`pdedenoise.runcache.code_version`)."""
     cfg = P.scale_config(scale)
     frames = []
     built = denoisers(states, sigma)
@@ -90,7 +93,7 @@ def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None]
             path = None
             if cache is not None:
                 key = W.manifest(cache).get(W.file_name(name, sigma), {}).get("sha256", "none")[:12]
-                path = Path(cache) / f"scores-{name}-{dataset}-s{sigma:g}-{key}.csv"
+                path = Path(cache) / f"scores-{name}-{dataset}-s{sigma:g}-{key}-code{code_version()[:12]}.csv"
                 if path.is_file():
                     try:
                         frames.append(pd.read_csv(path))
