@@ -228,6 +228,21 @@ def tuning_table(best: Mapping[str, Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def baselines_table(baselines: Mapping) -> pd.DataFrame:
+    """The tuned baselines of a run (``{sigma: {name: params}}``, as stored in a results payload, also one made
+    before grids were extended): one row per sigma, baseline and tuned parameter, with its value, the tuning PSNR
+    and where it lies on its grid (:func:`grid_position`, which claim A reads)."""
+    rows = []
+    for sigma, at_sigma in baselines.items():
+        for name, params in at_sigma.items():
+            where = grid_position(name, params)
+            for k, w in where.items():
+                rows.append({"sigma": int(float(sigma)), "baseline": name, "parameter": k, "chosen": params.get(k),
+                             "PSNR on the tuning crops (dB)": params.get("PSNR"),
+                             "where": w})
+    return pd.DataFrame(rows)
+
+
 def baseline_fields(name: str, params: Mapping, noisy: torch.Tensor) -> torch.Tensor:
     """The two-field state ``(u, v)`` a tuned cross-diffusion baseline ends in, (N, 2, H, W) float32."""
     step, two = baseline_factories()[name](params)
