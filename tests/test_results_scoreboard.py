@@ -114,6 +114,8 @@ def test_scoreboard_says_at_which_commit_and_date_each_recording_was_made(tmp_pa
     assert list(frame.commit) == ["abc1234", "abc1234"] and list(frame.date) == ["2026-11-21", "2026-11-22"]
     assert list(frame.claims) == ["without rule and tolerance", "with rule and tolerance"]
     assert scoreboard.one_commit_line(frame) == "recorded at one commit: yes (commit abc1234, 2 files)"
+    assert {r["name"]: r["predates_rules"] for r in scoreboard.collect(tmp_path) if r["scale"] == "medium"} == \
+        {"01_a": True, "02_b": False}
     _record(tmp_path, "medium", "04_d", "def5678-dirty", "2026-12-02T00:00:00+00:00")
     _record(tmp_path, "medium", "05_e", "abc1234", "2026-12-02T00:00:00+00:00")
     frame = scoreboard.recordings(tmp_path)

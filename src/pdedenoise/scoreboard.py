@@ -8,7 +8,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .records import CLAIM_VERDICTS, VERDICTS, Claim, claims_frame
+from .records import CLAIM_VERDICTS, VERDICTS, Claim, claims_frame, predates_rules
 
 
 def _evidence_rows(t: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +38,7 @@ SCALE_ORDER = {"full": 0, "medium": 1, "ci": 2}
 
 def collect(root=None) -> list[dict]:
     """Every results file with comparison tables or claims, as records: paper, run, scale, provenance, tables,
-    claims. Recorded scales (full, medium) come before ci; files that cannot be read are reported, not fatal."""
+    claims (``predates_rules``: stored before claims carried their rule and tolerance). Recorded scales (full, medium) come before ci; files that cannot be read are reported, not fatal."""
     import json
 
     from .papers import PAPERS
@@ -62,7 +62,8 @@ def collect(root=None) -> list[dict]:
             out.append({"paper": paper.title if paper else None, "run": RUN_LABELS.get(path.stem, f"chapter ({scale})"),
                         "scale": scale, "provenance": res.get("provenance", {}), "tables": tables, "claims": claims,
                         "checks": set(res.get("check_only_tables", [])), "name": path.stem,
-                        "fallback": on_fallback_data(res)})
+                        "fallback": on_fallback_data(res),
+                        "predates_rules": predates_rules(c for c in claims if isinstance(c, Mapping))})
     return out
 
 
