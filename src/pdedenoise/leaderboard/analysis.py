@@ -307,7 +307,6 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
     from . import published as PUB
 
     out = []
-    sigmas = sorted(scores["sigma"].unique())
     cfg = P.scale_config(scale)
     whole_images = cfg["test_count"]["BSD68"] if cfg["test_crop"] is None else 0
     have = {"BSD68 whole images": whole_images}
