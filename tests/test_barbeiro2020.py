@@ -198,3 +198,49 @@ def test_paired_intervals_are_bonferroni_corrected_over_the_table():
     wider = four[(four.set == "a") & (four.against == "P")].iloc[0]
     assert wider["mean"] == pytest.approx(one["mean"].iloc[0])
     assert wider.low < one.low.iloc[0] and wider.high > one.high.iloc[0]  # the same comparison, a wider interval
+
+
+def _training(margins_by_sigma: dict, probes_by_sigma: dict) -> dict:
+    good = {"violations": 0, "finite": True, "steps": 3, "parameters": 10, "seconds": 1.0}
+    out = {str(s): {"learned cross-diffusion": {**good, "margin": m, "probe": probes_by_sigma[s]},
+                    "TNRD-style": {"steps": 3, "loss": [1.0]}} for s, m in margins_by_sigma.items()}
+    out["25"]["augmented Lagrangian, tau 0.3, 10 stages"] = {**good, "violations": 2, "margin": [0.2, -0.1, -0.2],
+                                                             "probe": [1.5]}
+    return out
+
+
+def test_claim_b_quotes_the_stability_table_shown():
+    """The claims box's numbers for B are the table's: the smallest margin and the largest probe growth over every
+    constrained run at every sigma (the smallest here is at sigma 50, not at the sigma of the controls)."""
+    training = _training({15: [0.9, 0.7], 25: [0.8, 0.6543], 50: [0.7, 0.5432]},
+                         {15: [0.95123], 25: [0.8], 50: [0.7]})
+    table = A.stability_table(training, [{"run": "learned cross-diffusion", "rollout x10 finite": True}], 25)
+    assert list(table.sigma) == [15, 25, 25, 50] and "TNRD-style" not in set(table.run)
+    assert table.set_index(["sigma", "run"]).loc[(25, "learned cross-diffusion"), "rollout x10 finite"] == True  # noqa: E712
+    mine = table[table.run == "learned cross-diffusion"]
+    constrained = [recs["learned cross-diffusion"] for recs in training.values()]
+    controls = {k: r for recs in training.values() for k, r in recs.items() if k.startswith("augmented")}
+    claim = A.stable_claim(constrained, controls, "ci", "")
+    assert f"smallest margin {mine['smallest margin'].min():.3f}" in claim.reason
+    assert f"largest probe growth {mine['largest probe growth'].max():.3f}" in claim.reason
+    assert "smallest margin 0.543" in claim.reason and "largest probe growth 0.951" in claim.reason
+    control = table[table.run.str.startswith("augmented")].iloc[0]
+    assert control["uncertified steps"] == 2 and control["first uncertified step"] == 2
+    assert not control["last step certified"] and "first at step 2" in claim.reason and "probes up to 1.500x" in claim.reason
+
+
+def test_the_recorded_runs_claims_quote_its_tables():
+    """On the recorded run (whatever its format): claim B's smallest margin and claim A's smallest gain are numbers
+    of the tables the page shows for it."""
+    from pdedenoise.results import load_results
+
+    res = load_results("02_cross_diffusion", "medium")
+    if res is None:
+        pytest.skip("no recorded medium run")
+    claims = A.claims_from_results(res)
+    table = A.stability_table(res["training"], res.get("stability"), 25)
+    smallest = table[table.run == "learned cross-diffusion"]["smallest margin"].min()
+    assert f"smallest margin {smallest:.3f}" in claims[1].reason
+    paired = A.recorded_paired(res)
+    assert f"smallest mean gain {paired['mean'].min():+.2f} dB" in claims[0].reason
+    assert all(c.rule and c.verdict for c in claims)  # judged by today's rules, whatever the record stored

@@ -410,3 +410,118 @@ def test_the_price_of_a_certificate_is_judged_only_between_models_of_comparable_
     claim = found[analysis.RULES["uncertified beats certified"].rule]
     assert claim.verdict == verdict
     assert (verdict == "holds") == ("not a price of the certificate" not in claim.reason)
+
+
+# --------------------------------------------------------------------------- every finding: a rule as data, and its flips
+
+def _group_scores(first: str, second: str, gain: float, spread: float = 0.0, n: int = 68, extra=()):
+    """Per-image BSD68 PSNR at sigma 25: ``first`` = ``second`` + ``gain`` (+/- ``spread`` alternating)."""
+    import pandas as pd
+
+    rows = []
+    for i in range(n):
+        base = 26.0 + 0.1 * (i % 5)
+        rows += [{"method": "noisy input", "set": "BSD68", "sigma": 25, "image": i, "PSNR": 20.0, "SSIM": 0.4},
+                 {"method": second, "set": "BSD68", "sigma": 25, "image": i, "PSNR": base, "SSIM": 0.8},
+                 {"method": first, "set": "BSD68", "sigma": 25, "image": i,
+                  "PSNR": base + gain + (spread if i % 2 else -spread), "SSIM": 0.8}]
+        rows += [{"method": m, "set": "BSD68", "sigma": 25, "image": i, "PSNR": p, "SSIM": 0.8} for m, p in extra]
+    return pd.DataFrame(rows)
+
+
+def _board(rows):
+    import pandas as pd
+
+    return pd.DataFrame([{"method": m, "family": f, "stability": st, "parameters": p} for m, f, st, p in rows]
+                        + [{"method": "noisy input", "family": "", "stability": "", "parameters": 0}])
+
+
+def _bm3d_scores(offset: float, n: int = 68):
+    import pandas as pd
+
+    from pdedenoise.leaderboard import published as PUB
+
+    pub = PUB.BSD68["BM3D (published)"][25]
+    return pd.DataFrame([{"method": m, "set": "BSD68", "sigma": 25, "image": i, "PSNR": p, "SSIM": 0.8}
+                         for i in range(n) for m, p in (("noisy input", 20.0), ("bm3d", pub + offset))])
+
+
+def test_every_finding_has_a_rule_stated_as_data():
+    """Each answer of the page carries the rule (text and tolerance) of its key in analysis.RULES, and every rule is
+    used: the four questions on evidence that raises each of them."""
+    import pandas as pd
+
+    from pdedenoise import records
+
+    scores = pd.concat([_group_scores("tnrd", "own", 0.3, extra=(("perona-malik-tuned", 25.0),)),
+                        _bm3d_scores(0.0).query("method == 'bm3d'")], ignore_index=True)
+    board = _board([("tnrd", "PDE, learned", "empirical", 2_000), ("own", "PDE, learned", "certificate", 2_000),
+                    ("perona-malik-tuned", "PDE, tuned", "certificate", 2), ("bm3d", "classical", "not a PDE", 0)])
+    found = analysis.findings(scores, board, "medium", 200)
+    by_rule = {r.rule: k for k, r in analysis.RULES.items()}
+    assert all(isinstance(r, records.Rule) and "hold" in r.rule for r in analysis.RULES.values())
+    assert len(found) == len(analysis.RULES)
+    for c in found:
+        assert c.rule in by_rule, c.claim
+        assert c.tolerance == analysis.RULES[by_rule[c.rule]].tolerance_text()
+        assert c.verdict in records.CLAIM_VERDICTS
+    assert {by_rule[c.rule] for c in found} == set(analysis.RULES)
+    stored = records.claims_payload(found)
+    assert all(d["rule"] and "tolerance" in d for d in stored)
+
+
+@pytest.mark.parametrize("gain, spread, verdict", [(0.3, 0.0, "holds"), (-0.3, 0.0, "does not hold"),
+                                                   (0.0, 1.0, "partly holds")])
+def test_uncertified_beats_certified_flips_on_the_intervals_sign(gain, spread, verdict):
+    scores = _group_scores("tnrd", "own", gain, spread)
+    board = _board([("tnrd", "PDE, learned", "empirical", 2_000), ("own", "PDE, learned", "certificate", 1_500)])
+    found = {c.rule: c for c in analysis.findings(scores, board, "medium", 500)}
+    claim = found[analysis.RULES["uncertified beats certified"].rule]
+    assert claim.verdict == verdict, claim.reason
+
+
+@pytest.mark.parametrize("gain, spread, verdict", [(0.3, 0.0, "holds"), (-0.3, 0.0, "does not hold"),
+                                                   (0.0, 1.0, "partly holds")])
+def test_learned_beats_tuned_flips_on_the_intervals_sign(gain, spread, verdict):
+    scores = _group_scores("tnrd", "perona-malik-tuned", gain, spread)
+    board = _board([("tnrd", "PDE, learned", "empirical", 2_000), ("perona-malik-tuned", "PDE, tuned", "certificate", 2)])
+    found = {c.rule: c for c in analysis.findings(scores, board, "medium", 500)}
+    claim = found[analysis.RULES["learned beats tuned"].rule]
+    assert claim.verdict == verdict, claim.reason
+
+
+def test_a_failed_entry_is_no_groups_best():
+    scores = _group_scores("tnrd", "perona-malik-tuned", 0.3)
+    scores.loc[(scores.method == "tnrd") & (scores.image == 0), "PSNR"] = 10.0  # below the noisy input on one image
+    board = analysis.mark_failures(_board([("tnrd", "PDE, learned", "empirical", 2_000),
+                                           ("perona-malik-tuned", "PDE, tuned", "certificate", 2)]), scores)
+    assert analysis.group_comparisons(scores, board, 200).empty
+
+
+@pytest.mark.parametrize("offset, verdict", [(analysis.PUBLISHED_TOL[0] - 0.01, "holds"),
+                                             (analysis.PUBLISHED_TOL[0] + 0.01, "partly holds"),
+                                             (analysis.PUBLISHED_TOL[1] + 0.01, "does not hold"),
+                                             (-analysis.PUBLISHED_TOL[1] - 0.01, "does not hold")])
+def test_bm3d_reproduced_flips_at_its_tolerances(offset, verdict):
+    board = _board([("bm3d", "classical", "not a PDE", 0)])
+    found = {c.rule: c for c in analysis.findings(_bm3d_scores(offset), board, "medium", 100)}
+    claim = found[analysis.RULES["BM3D reproduced"].rule]
+    assert claim.verdict == verdict, claim.reason
+    crops = {c.rule: c for c in analysis.findings(_bm3d_scores(0.0), board, "ci", 100)}
+    assert crops[analysis.RULES["BM3D reproduced"].rule].verdict == "untested at this scale"
+
+
+def test_a_recorded_board_ranks_no_failed_entry():
+    """The board and neighbours a results file stores (and the page shows) leave a blown-up entry unranked."""
+    import pandas as pd
+
+    scores = _group_scores("tnrd", "perona-malik-tuned", 0.3, extra=(("foe-m", -231.0),))
+    board = pd.DataFrame([{"method": m, "family": "PDE, learned", "stability": "empirical", "parameters": 1,
+                           "PSNR BSD68 s25": float(scores[scores.method == m].PSNR.mean())}
+                          for m in ("tnrd", "perona-malik-tuned", "foe-m", "noisy input")])
+    marked, near = analysis.recorded_board({"scores": scores, "board": board, "config": {"bootstrap": 100}})
+    row = marked.set_index("method").loc["foe-m"]
+    assert math.isnan(row["PSNR BSD68 s25"]) and row["failed"].startswith("failed on 68 of 68 images")
+    assert marked.method.iloc[-1] == "foe-m"
+    assert "foe-m" not in set(near.method) and "foe-m" not in set(near["next"].dropna())
+    assert (near.PSNR > 0).all()

@@ -94,3 +94,47 @@ def test_rule_minimum_gives_untested_at_this_scale_with_the_ratio():
 def test_comparison_rows_name_their_tolerance():
     t = records.compare({"q": records.Published(10.0, "T1", "dB")}, {"q": 10.5}, 1.0, 3.0)
     assert t.loc[0, "verdict"] == "reproduced" and t.loc[0, "tolerance"] == "reproduced within 1 dB, close within 3 dB"
+
+
+def _record(root, scale, name, commit, date, claims=None):
+    folder = root / scale
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {"provenance": {"commit": commit, "date": date, "device": "CPU"}, "claims": claims or []}
+    (folder / f"{name}.json").write_text(json.dumps(payload))
+
+
+def test_scoreboard_says_at_which_commit_and_date_each_recording_was_made(tmp_path):
+    old = {"claim": "c", "verdict": "holds", "reason": "r", "scale": "medium"}
+    new = records.Rule("holds if x", 0.1, "dB").claim("c", "holds", "r", "medium").to_dict()
+    _record(tmp_path, "medium", "01_a", "abc1234", "2026-11-21T23:31:41+00:00", [old])
+    _record(tmp_path, "medium", "02_b", "abc1234", "2026-11-22T01:00:00+00:00", [new])
+    _record(tmp_path, "ci", "03_c", "fff0000", "2026-12-01T00:00:00+00:00")
+    frame = scoreboard.recordings(tmp_path)
+    assert list(frame.file) == ["01_a.json", "02_b.json"]  # ci results are no recording
+    assert list(frame.commit) == ["abc1234", "abc1234"] and list(frame.date) == ["2026-11-21", "2026-11-22"]
+    assert list(frame.claims) == ["without rule and tolerance", "with rule and tolerance"]
+    assert scoreboard.one_commit_line(frame) == "recorded at one commit: yes (commit abc1234, 2 files)"
+    assert {r["name"]: r["predates_rules"] for r in scoreboard.collect(tmp_path) if r["scale"] == "medium"} == \
+        {"01_a": True, "02_b": False}
+    _record(tmp_path, "medium", "04_d", "def5678-dirty", "2026-12-02T00:00:00+00:00")
+    _record(tmp_path, "medium", "05_e", "abc1234", "2026-12-02T00:00:00+00:00")
+    frame = scoreboard.recordings(tmp_path)
+    assert scoreboard.one_commit_line(frame) == \
+        "recorded at one commit: no (2 commits: abc1234: 3 files, def5678-dirty: 1 file)"
+    assert scoreboard.one_commit_line(frame, "full") == "recorded at one commit: no recordings"
+    (tmp_path / "medium" / "06_f.json").write_text("{not json")
+    frame = scoreboard.recordings(tmp_path)
+    assert frame.set_index("file").claims["06_f.json"].startswith("unreadable")
+
+
+def test_claims_payload_stores_each_claim_with_its_rule_and_tolerance():
+    rule = records.Rule("holds if the gain is above 0.1 dB", 0.1, "dB")
+    claim = rule.claim("c", "holds", "gain 0.3 dB", "medium", "Table 1")
+    old = {"claim": "c", "verdict": "partly holds", "reason": "r", "scale": "medium"}
+    payload = records.claims_payload([claim, old])
+    assert payload[0] == claim.to_dict() and payload[0]["rule"] == rule.rule and payload[0]["tolerance"] == "0.1 dB"
+    assert payload[1]["rule"] == "" and payload[1]["tolerance"] == "" and payload[1]["verdict"] == "partly holds"
+    assert json.loads(json.dumps(payload)) == payload
+    assert records.predates_rules([old]) and not records.predates_rules(payload)
+    with pytest.raises(ValueError):
+        records.claims_payload([{**old, "verdict": "holds mostly"}])

@@ -61,3 +61,49 @@ def test_chapter3_evaluate_reuses_rows_and_notices_new_parameters(tmp_path, monk
         model.weight.mul_(0.5)
     analysis.evaluate({"box": model}, clean, 25, 0, None, cache)
     assert calls == [1]  # changed parameters: a new key, computed again
+
+
+def test_keys_carry_the_code_version(tmp_path):
+    """A changed source hash gives a different key (the stored step is computed again); the same source the same key."""
+    from pdedenoise import runcache
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.py").write_text("x = 1\n")
+    (src / "sub" / "b.py").write_text("y = 2\n")
+    (src / "notes.txt").write_text("not code")
+    first = runcache.source_hash(src)
+    assert runcache.source_hash(src) == first  # same source, same hash
+    (src / "notes.txt").write_text("still not code")
+    assert runcache.source_hash(src) == first
+    (src / "sub" / "b.py").write_text("y = 3\n")
+    changed = runcache.source_hash(src)
+    assert changed != first
+    (src / "c.py").write_text("")
+    assert runcache.source_hash(src) != changed  # a new file counts
+
+    old, new, same = RunCache(tmp_path / "c", code=first), RunCache(tmp_path / "c", code=changed), \
+        RunCache(tmp_path / "c", code=first)
+    assert old.full_key("k") != new.full_key("k") and old.full_key("k") == same.full_key("k")
+    calls = []
+    assert old.json("k", lambda: calls.append(1) or "old") == "old"
+    assert same.json("k", lambda: calls.append(2) or "again") == "old"  # same code: reused
+    assert new.json("k", lambda: calls.append(3) or "new") == "new"  # other code: computed again
+    assert calls == [1, 3]
+    model = torch.nn.Linear(2, 1)
+    old.trained("m", model, lambda: {"run": "old"})
+    assert new.trained("m", torch.nn.Linear(2, 1), lambda: {"run": "new"}) == {"run": "new"}
+
+
+def test_default_code_version_is_the_package_sources():
+    from pdedenoise import runcache
+
+    assert RunCache(None).code == runcache.code_version() == runcache.source_hash(runcache.PACKAGE_DIR)
+    assert runcache.code_version() is runcache.code_version()  # computed once per process
+    from types import SimpleNamespace
+
+    from pdedenoise.leaderboard import analysis
+
+    ctx = SimpleNamespace(sigma=25, train=(torch.zeros(2, 1, 8, 8),), tune=(torch.zeros(1, 1, 8, 8),),
+                          steps={"adam": 3}, batch=2, seed=0)
+    assert analysis.budget(ctx)["code"] == runcache.code_version()  # the leaderboard's fitted states too

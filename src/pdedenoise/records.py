@@ -208,3 +208,16 @@ def claims_frame(claims: Iterable[Claim | Mapping]) -> pd.DataFrame:
     rows = [c.to_dict() if isinstance(c, Claim) else dict(c) for c in claims]
     frame = pd.DataFrame(rows, columns=["claim", "verdict", "reason", "scale", "evidence", "rule", "tolerance"])
     return frame.fillna({"rule": "", "tolerance": "", "evidence": ""})
+
+
+def claims_payload(claims: Iterable[Claim | Mapping]) -> list[dict]:
+    """Claims as a results payload stores them (under ``"claims"``): each one :meth:`Claim.to_dict`, with its rule and
+    tolerance. A claim given as a dict (e.g. read back from a results file) is checked and completed the same way
+    (a missing ``evidence``, ``rule`` or ``tolerance`` becomes empty); an unknown verdict raises ``ValueError``."""
+    return [(c if isinstance(c, Claim) else Claim(**dict(c))).to_dict() for c in claims]
+
+
+def predates_rules(claims: Iterable[Mapping]) -> bool:
+    """Whether stored claims (dicts read from a results file) were saved before claims carried their rule and
+    tolerance: some claim lacks the ``rule`` or ``tolerance`` key."""
+    return any("rule" not in c or "tolerance" not in c for c in claims)

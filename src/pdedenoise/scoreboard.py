@@ -8,7 +8,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from .records import CLAIM_VERDICTS, VERDICTS, Claim, claims_frame
+from .records import CLAIM_VERDICTS, VERDICTS, Claim, claims_frame, predates_rules
 
 
 def _evidence_rows(t: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +38,7 @@ SCALE_ORDER = {"full": 0, "medium": 1, "ci": 2}
 
 def collect(root=None) -> list[dict]:
     """Every results file with comparison tables or claims, as records: paper, run, scale, provenance, tables,
-    claims. Recorded scales (full, medium) come before ci; files that cannot be read are reported, not fatal."""
+    claims (``predates_rules``: stored before claims carried their rule and tolerance). Recorded scales (full, medium) come before ci; files that cannot be read are reported, not fatal."""
     import json
 
     from .papers import PAPERS
@@ -62,7 +62,8 @@ def collect(root=None) -> list[dict]:
             out.append({"paper": paper.title if paper else None, "run": RUN_LABELS.get(path.stem, f"chapter ({scale})"),
                         "scale": scale, "provenance": res.get("provenance", {}), "tables": tables, "claims": claims,
                         "checks": set(res.get("check_only_tables", [])), "name": path.stem,
-                        "fallback": on_fallback_data(res)})
+                        "fallback": on_fallback_data(res),
+                        "predates_rules": predates_rules(c for c in claims if isinstance(c, Mapping))})
     return out
 
 
@@ -95,7 +96,7 @@ def paper_overview(records: list[dict]) -> pd.DataFrame:
 def runs_overview(records: list[dict]) -> pd.DataFrame:
     """One row per recorded or regenerated run with tables: verdict counts (tables that only check the pipeline,
     e.g. a ci-scale training run, are counted apart, and so is every table of a run on substitute images), scale,
-    date and machine."""
+    commit, date and machine."""
     rows = []
     for r in records:
         if r.get("error") or not r.get("tables"):
@@ -110,5 +111,58 @@ def runs_overview(records: list[dict]) -> pd.DataFrame:
             counts = {v: 0 for v in VERDICTS}
         rows.append({"paper": r["paper"], "run": r["run"] + (" — not on the paper's data" if r.get("fallback") else ""),
                      "scale": r["scale"], **counts, "pipeline checks": checks,
-                     "date": str(prov.get("date", ""))[:10], "machine": prov.get("device", "")})
+                     "commit": str(prov.get("commit") or ""), "date": str(prov.get("date", ""))[:10],
+                     "machine": prov.get("device", "")})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- when each recording was made
+
+#: the scales whose results are recordings kept in the repository (``ci`` results are made by each build)
+RECORDED_SCALES = ("medium", "full")
+
+
+def recordings(root=None) -> pd.DataFrame:
+    """Every recorded results file (``results/medium/*.json``, ``results/full/*.json``): file, scale, the commit it
+    was recorded at (``-dirty``: with changes not yet committed), the date it started and finished, the machine,
+    and whether its claims carry their rule and tolerance (the current format) or predate them. Files that cannot
+    be read are listed with the reason in ``format``."""
+    import json
+
+    from .results import results_dir
+
+    rows = []
+    for scale in RECORDED_SCALES:
+        folder = results_dir(scale, root)
+        for path in sorted(folder.glob("[!_]*.json")) if folder.exists() else []:
+            try:
+                res = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                rows.append({"file": path.name, "scale": scale, "commit": "", "date": "", "finished": "",
+                             "machine": "", "claims": f"unreadable ({type(exc).__name__})"})
+                continue
+            prov = res.get("provenance", {}) or {}
+            claims = res.get("claims") or []
+            fmt = ("none" if not claims else
+                   "with rule and tolerance" if all(isinstance(c, Mapping) and "rule" in c and "tolerance" in c
+                                                    for c in claims) else "without rule and tolerance")
+            rows.append({"file": path.name, "scale": scale, "commit": str(prov.get("commit") or "unknown"),
+                         "date": str(prov.get("date", ""))[:10], "finished": str(prov.get("finished", ""))[:10],
+                         "machine": prov.get("device", ""), "claims": fmt})
+    return pd.DataFrame(rows, columns=["file", "scale", "commit", "date", "finished", "machine", "claims"])
+
+
+def one_commit_line(frame: pd.DataFrame, scale: str = "medium") -> str:
+    """Whether every recording of ``scale`` in :func:`recordings` was made at one commit, as one line:
+    ``"recorded at one commit: yes (commit abc1234, 6 files)"`` or ``"recorded at one commit: no (2 commits:
+    abc1234: 3 files, def5678: 1 file)"`` (most files first); ``"recorded at one commit: no recordings"`` when there
+    are none."""
+    rows = frame[frame.scale == scale] if not frame.empty else frame
+    if rows.empty:
+        return "recorded at one commit: no recordings"
+    counts = rows.commit.value_counts(sort=False)
+    counts = counts.iloc[sorted(range(len(counts)), key=lambda i: (-counts.iloc[i], counts.index[i]))]
+    if len(counts) == 1:
+        return f"recorded at one commit: yes (commit {counts.index[0]}, {len(rows)} files)"
+    parts = ", ".join(f"{c}: {n} file{'s' if n != 1 else ''}" for c, n in counts.items())
+    return f"recorded at one commit: no ({len(counts)} commits: {parts})"

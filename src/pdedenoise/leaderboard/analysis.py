@@ -12,6 +12,7 @@ import torch
 
 from ..labels import label
 from ..records import Rule
+from ..runcache import code_version
 from . import evaluate as E
 from . import methods as MM
 from . import protocol as P
@@ -35,10 +36,11 @@ def fit_context(scale: str, sigma: float, seed: int = 0, progress: bool = True) 
 
 
 def budget(ctx: MM.FitContext) -> dict:
-    """What a fitted state depends on besides the method: the pairs' sizes, the budget and the seed."""
+    """What a fitted state depends on besides the method: the pairs' sizes, the budget, the seed and the code
+    version (:func:`pdedenoise.runcache.code_version`, so that a state fitted by other code is fitted again)."""
     return {"sigma": float(ctx.sigma), "train": list(ctx.train[0].shape), "tune": list(ctx.tune[0].shape),
             "steps": {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in ctx.steps.items()},
-            "batch": ctx.batch, "seed": ctx.seed}
+            "batch": ctx.batch, "seed": ctx.seed, "code": code_version()}
 
 
 def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None] = print,
@@ -79,7 +81,8 @@ def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None]
     """Per-image PSNR and SSIM of every method on BSD68 and Set12 at ``sigma`` (the protocol's noisy images).
 
     With ``cache`` each method's scores are written there (CSV) and reused by a later run of the same scale when
-    the method's state is the cached one (same fitted-state checksum)."""
+    the method's state is the cached one (same fitted-state checksum) and the code is the same
+    (:func:`pdedenoise.runcache.code_version`)."""
     cfg = P.scale_config(scale)
     frames = []
     built = denoisers(states, sigma)
@@ -90,7 +93,7 @@ def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None]
             path = None
             if cache is not None:
                 key = W.manifest(cache).get(W.file_name(name, sigma), {}).get("sha256", "none")[:12]
-                path = Path(cache) / f"scores-{name}-{dataset}-s{sigma:g}-{key}.csv"
+                path = Path(cache) / f"scores-{name}-{dataset}-s{sigma:g}-{key}-code{code_version()[:12]}.csv"
                 if path.is_file():
                     try:
                         frames.append(pd.read_csv(path))
@@ -190,7 +193,9 @@ def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
                 out.loc[at, col] = float("nan")
         text = f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
         out.loc[at, "failed"] = out.loc[at, "failed"].map(lambda t: f"{t}; {text}" if t else text)
-    key = next(c for c in out.columns if c.startswith("PSNR BSD68"))
+    key = next((c for c in out.columns if c.startswith("PSNR BSD68")), None)
+    if key is None:
+        return out.reset_index(drop=True)
     return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
 
 
@@ -302,7 +307,6 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
     from . import published as PUB
 
     out = []
-    sigmas = sorted(scores["sigma"].unique())
     cfg = P.scale_config(scale)
     whole_images = cfg["test_count"]["BSD68"] if cfg["test_crop"] is None else 0
     have = {"BSD68 whole images": whole_images}
@@ -334,35 +338,71 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
         out.append(untested_at_scale(rule, claim, have, paper, scale, "Published reference rows", reason)
                    or rule.claim(claim, verdict, reason, scale, "Published reference rows"))
     # 3. learned PDEs against tuned PDEs, and 4. the price of a certificate, at the middle noise level
+    for r in group_comparisons(scores, board, resamples).itertuples(index=False):
+        key = r.finding
+        verdict = "holds" if r.low > 0 else "does not hold" if r.high < 0 else "partly holds"
+        # the reader's names, not the code's keys
+        text = (f"best {r.first} minus best {r.second}: {r.difference:+.2f} dB, 95 % interval [{r.low:+.2f}, "
+                f"{r.high:+.2f}] over {r.images} images")
+        if key == "uncertified beats certified":
+            pa, pb = float(r.parameters_first), float(r.parameters_second)
+            ratio = max(pa, pb) / max(1.0, min(pa, pb))
+            if ratio > EQUAL_BUDGET_RATIO:
+                verdict = "untested at this scale"
+                text = (f"{text}; not a price of the certificate: {r.first} has {pa:,.0f} parameters and {r.second} "
+                        f"{pb:,.0f} ({ratio:.1f}x), beyond the {EQUAL_BUDGET_RATIO:g}x the rule allows")
+        out.append(RULES[key].claim(FINDING_QUESTIONS[key].format(s=r.sigma), verdict, text, scale,
+                                    "Neighbours in the ranking"))
+    return out
+
+
+#: the questions of the group comparisons (:func:`group_comparisons`), by their key in :data:`RULES`
+FINDING_QUESTIONS = {
+    "learned beats tuned": "The best learned PDE denoises better than the best tuned PDE (BSD68, sigma {s:g}).",
+    "uncertified beats certified": ("Learned PDEs without a stability certificate denoise better than those with one "
+                                    "(BSD68, sigma {s:g})."),
+}
+
+
+def group_comparisons(scores: pd.DataFrame, board: pd.DataFrame, resamples: int) -> pd.DataFrame:
+    """The paired comparisons the findings "learned beats tuned" and "uncertified beats certified" are judged on:
+    the best ranked entry of one group against the best of the other, on BSD68 at sigma 25 (or the first sigma),
+    with the 95 % bootstrap interval of the paired per-image PSNR difference and both parameter counts. Learned
+    entries are those trained under this protocol (not the authors' released models); an entry that failed on
+    some image (``failed`` of :func:`mark_failures`) is no one's best. Columns: ``finding`` (key of
+    :data:`RULES`), ``sigma``, ``first``, ``second`` (labels), ``parameters_first``, ``parameters_second``,
+    ``difference``, ``low``, ``high``, ``images``."""
+    sigmas = sorted(scores["sigma"].unique())
     s = 25 if 25 in sigmas else sigmas[0]
     fams = board.set_index("method")
-    ranked = fams["failed"] == "" if "failed" in fams else pd.Series(True, index=fams.index)
-    # under this protocol only: the authors' released models were trained under their paper's protocol; an entry
-    # that failed on some image is not ranked, so it is no one's best
+    ranked = fams["failed"].fillna("") == "" if "failed" in fams else pd.Series(True, index=fams.index)
     learned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, learned" and not m.endswith("-authors")
                and ranked[m]]
     tuned = [m for m in fams.index if fams.loc[m, "family"] == "PDE, tuned" and not MM.METHODS[m].oracle and ranked[m]]
     certified = [m for m in learned if fams.loc[m, "stability"] == "certificate"]
     empirical = [m for m in learned if fams.loc[m, "stability"] == "empirical"]
-    for question, a_names, b_names, key in (
-            ("The best learned PDE denoises better than the best tuned PDE (BSD68, sigma {s:g}).", learned, tuned,
-             "learned beats tuned"),
-            ("Learned PDEs without a stability certificate denoise better than those with one (BSD68, sigma {s:g}).",
-             empirical, certified, "uncertified beats certified")):
+    rows = []
+    for key, a_names, b_names in (("learned beats tuned", learned, tuned),
+                                  ("uncertified beats certified", empirical, certified)):
         a, b = _best(scores, a_names, "BSD68", s), _best(scores, b_names, "BSD68", s)
         if a is None or b is None:
             continue
         d = _paired(scores, a, b, "BSD68", s, resamples)
-        verdict = "holds" if d["low"] > 0 else "does not hold" if d["high"] < 0 else "partly holds"
-        # the reader's names, not the code's keys
-        text = (f"best {label(a)} minus best {label(b)}: {d['mean']:+.2f} dB, 95 % interval [{d['low']:+.2f}, "
-                f"{d['high']:+.2f}] over {d['n']} images")
-        if key == "uncertified beats certified":
-            pa, pb = float(fams.loc[a, "parameters"]), float(fams.loc[b, "parameters"])
-            ratio = max(pa, pb) / max(1.0, min(pa, pb))
-            if ratio > EQUAL_BUDGET_RATIO:
-                verdict = "untested at this scale"
-                text = (f"{text}; not a price of the certificate: {label(a)} has {pa:,.0f} parameters and {label(b)} "
-                        f"{pb:,.0f} ({ratio:.1f}x), beyond the {EQUAL_BUDGET_RATIO:g}x the rule allows")
-        out.append(RULES[key].claim(question.format(s=s), verdict, text, scale, "Neighbours in the ranking"))
-    return out
+        rows.append({"finding": key, "sigma": s, "first": label(a), "second": label(b),
+                     "parameters_first": float(fams.loc[a, "parameters"]),
+                     "parameters_second": float(fams.loc[b, "parameters"]),
+                     "difference": d["mean"], "low": d["low"], "high": d["high"], "images": int(d["n"])})
+    return pd.DataFrame(rows, columns=["finding", "sigma", "first", "second", "parameters_first", "parameters_second",
+                                       "difference", "low", "high", "images"])
+
+
+def recorded_board(res: dict, sigmas: Sequence[float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A results payload's leaderboard and BSD68 neighbours with failed entries not ranked: the board through
+    :func:`mark_failures`, the neighbours made again from the per-image scores (:func:`~.evaluate.neighbours`, which
+    leaves failed entries out) at each sigma of ``sigmas`` (default: every sigma scored). Also what the page saves."""
+    scores = pd.DataFrame(res["scores"])
+    board = mark_failures(pd.DataFrame(res["board"]), scores)
+    sigmas = sorted(scores["sigma"].unique()) if sigmas is None else sigmas
+    resamples = int(res.get("config", {}).get("bootstrap", 10_000))
+    near = pd.concat([E.neighbours(scores, "BSD68", s, resamples).assign(sigma=s) for s in sigmas], ignore_index=True)
+    return board, near

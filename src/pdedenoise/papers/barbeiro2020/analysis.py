@@ -228,6 +228,21 @@ def tuning_table(best: Mapping[str, Mapping]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def baselines_table(baselines: Mapping) -> pd.DataFrame:
+    """The tuned baselines of a run (``{sigma: {name: params}}``, as stored in a results payload, also one made
+    before grids were extended): one row per sigma, baseline and tuned parameter, with its value, the tuning PSNR
+    and where it lies on its grid (:func:`grid_position`, which claim A reads)."""
+    rows = []
+    for sigma, at_sigma in baselines.items():
+        for name, params in at_sigma.items():
+            where = grid_position(name, params)
+            for k, w in where.items():
+                rows.append({"sigma": int(float(sigma)), "baseline": name, "parameter": k, "chosen": params.get(k),
+                             "PSNR on the tuning crops (dB)": params.get("PSNR"),
+                             "where": w})
+    return pd.DataFrame(rows)
+
+
 def baseline_fields(name: str, params: Mapping, noisy: torch.Tensor) -> torch.Tensor:
     """The two-field state ``(u, v)`` a tuned cross-diffusion baseline ends in, (N, 2, H, W) float32."""
     step, two = baseline_factories()[name](params)
@@ -438,11 +453,49 @@ def improves_claim(paired: pd.DataFrame, scale: str, evidence: str,
     return rule.claim(V.CLAIMS["A improves"], verdict, text, scale, evidence)
 
 
+def _first_uncertified(r: Mapping) -> int | None:
+    """The first optimiser step (1-based) after which a certificate failed, or None."""
+    return next((i + 1 for i, m in enumerate(r["margin"]) if float(m) < 0), None)
+
+
 def _uncertified(name: str, r: Mapping) -> str:
-    first = next((i + 1 for i, m in enumerate(r["margin"]) if float(m) < 0), None)
+    first = _first_uncertified(r)
     return (f"{name}: {r['violations']} of {r['steps']} steps uncertified"
             + (f" (first at step {first})" if first else " (the constraint was never active)")
-            + f", probes up to {max(r['probe'], default=float('nan')):.3g}x")
+            + f", probes up to {max(map(float, r['probe']), default=float('nan')):.3f}x")
+
+
+def stability_table(training: Mapping[str, Mapping[str, Mapping]], rollout=None, rollout_sigma=None) -> pd.DataFrame:
+    """One row per certified run (constrained model and controls) at every sigma, from the training records (sigma
+    -> run name -> record of :func:`train_cross`): the numbers claim B is judged on (:func:`stable_claim`,
+    :func:`paper_variant_claim`), so that the claims box quotes this table.
+
+    Args:
+        training: the training records, as in a results payload (``training``) or the page (``RECORDS``).
+        rollout: optional rows (a frame or records) with a ``run`` column and ``rollout ...`` columns, measured at
+            ``rollout_sigma``; they join the rows of that sigma.
+    """
+    rows = []
+    for sigma, recs in training.items():
+        for name, r in recs.items():
+            if "margin" not in r:
+                continue
+            first = _first_uncertified(r)
+            rows.append({"sigma": int(float(sigma)), "run": name, "parameters": r.get("parameters"), "steps": r["steps"],
+                         "uncertified steps": r["violations"],
+                         "first uncertified step": float("nan") if first is None else first,
+                         "smallest margin": min(map(float, r["margin"])),
+                         "last step certified": bool(r["margin"]) and float(r["margin"][-1]) >= 0,
+                         "largest probe growth": max(map(float, r["probe"]), default=float("nan")),
+                         "seconds": r.get("seconds")})
+    table = pd.DataFrame(rows)
+    if rollout is not None and rollout_sigma is not None and not table.empty:
+        extra = pd.DataFrame(rollout)
+        cols = [c for c in extra.columns if str(c).startswith("rollout")]
+        if cols and "run" in extra:
+            extra = extra[["run", *cols]].assign(sigma=int(float(rollout_sigma)))
+            table = table.merge(extra, on=["sigma", "run"], how="left")
+    return table
 
 
 def stable_claim(constrained: Sequence[dict], controls: Mapping[str, dict], scale: str, evidence: str) -> Claim:
@@ -458,7 +511,7 @@ def stable_claim(constrained: Sequence[dict], controls: Mapping[str, dict], scal
     text = (("the book's parameterisation certifies every stage for any parameter value; " if ok else
              "the construction failed: ") +
             f"constrained runs: smallest margin {worst:.3f}, largest probe growth "
-            f"{max(max(r['probe'], default=0) for r in constrained):.4f}; "
+            f"{max(max(map(float, r['probe']), default=0) for r in constrained):.3f}; "
             + "; ".join(_uncertified(name, r) for name, r in controls.items()))
     return rule.claim(V.CLAIMS["B stable"], "holds by construction" if ok else "does not hold", text, scale, evidence)
 
