@@ -7,6 +7,7 @@ import torch
 
 import pandas as pd
 
+from pdedenoise import records
 from pdedenoise.degradations import noisy_image
 from pdedenoise.papers.kharro2026 import analysis, protocol
 from pdedenoise.papers.kharro2026 import published as K
@@ -86,6 +87,47 @@ def test_claims_follow_their_decision_rules():
     assert "image pixels 1,024 of 262,144" in c[K.CLAIMS["PINN finds rho*"]].reason
     fallback = analysis.claims(*_claim_inputs(), scale="ci", paper_images=False)
     assert [x.claim for x in fallback] == texts and {x.verdict for x in fallback} == {"untested"}
+
+
+@pytest.mark.parametrize("differences, expected", [
+    ([0.0] * 9, "holds"),
+    ([0.09] * 9, "holds"),  # every entry within 0.1 dB: reproduced
+    ([0.09] * 8 + [0.11], "partly holds"),  # one entry only close
+    ([0.49] * 5 + [0.51] * 4, "partly holds"),  # five of nine reproduced or close
+    ([0.49] * 4 + [0.51] * 5, "does not hold"),  # four of nine
+    ([0.6] * 9, "does not hold"),
+])
+def test_psnr_tables_claim_flips_at_its_thresholds(differences, expected):
+    """The "PSNR tables" rule on synthetic tables: every entry within 0.1 dB holds; at least half within 0.5 dB
+    partly holds; fewer does not hold."""
+    pub = {k: K.PSNR[k] for k in list(K.PSNR)[:9]}
+    rep = {k: p.value + d for (k, p), d in zip(pub.items(), differences)}
+    table = records.compare(pub, rep, *protocol.TOLERANCES["psnr"])
+    assert analysis.tables_verdict(table["verdict"]) == expected
+    rho_check, pinn, _ = _claim_inputs()
+    c = {x.claim: x for x in analysis.claims(rho_check, pinn, {"table3": table}, scale="ci")}
+    assert c[K.CLAIMS["PSNR tables"]].verdict == expected
+
+
+def test_claims_of_a_record_without_the_list_are_judged_from_its_tables():
+    """A recorded run older than the stored claims list is judged from its own tables (and says so); a newer one
+    gives back its stored claims."""
+    from pdedenoise.results import load_results
+
+    rho_check, pinn, tables = _claim_inputs()
+    stored = analysis.claims(rho_check, pinn, tables, scale="medium")
+    rec = {"claims": [c.to_dict() for c in stored]}
+    again, note = analysis.record_claims(rec, "medium")
+    assert again == stored and note == ""
+    old = {"claim": rho_check.to_dict("records"), "tables": {k: t.to_dict("records") for k, t in tables.items()},
+           "pinn_vs_brent": pinn.drop(columns=["start rho", "iterations", "lr"]).to_dict("records"),
+           "pinn": {r["run"]: {"config": {"rho_init": r["start rho"], "iterations": r["iterations"], "lr": r["lr"]}}
+                    for r in pinn.to_dict("records")}, "config": {"pinn_size": 32}}
+    judged, note = analysis.record_claims(old, "medium")
+    assert [c.verdict for c in judged] == [c.verdict for c in stored] and "predates" in note
+    rec = load_results("01_heat_pinn", "medium")
+    if rec is not None:
+        assert len(analysis.record_claims(rec, "medium")[0]) == len(K.CLAIMS)
 
 
 def test_psnr_tables_compare_every_published_entry():

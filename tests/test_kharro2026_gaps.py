@@ -45,6 +45,28 @@ def test_summary_labels_unexplained_and_ruled_out():
     assert G.gap_summary(rows).iloc[0].status.startswith("explained by: neumann")
 
 
+def test_entry_time_is_capped_and_image_time_is_a_row_test():
+    """A time fitted to one entry (one parameter per number) never "explains"; one time per image is fitted to the
+    whole row and can."""
+    head = {"gap": "Lena, rho = 0.7", "published": 25.4}
+    old = [{**head, "hypothesis": "(chapter's protocol)", "experiment": "seed 0", "PSNR": 24.8, "verdict": "",
+            "note": ""},
+           {**head, "hypothesis": G.ENTRY_TIME, "experiment": "the T at which this entry matches (T = 1.10)",
+            "PSNR": 25.4, "verdict": "explains", "note": "the other entries need T in 1-2: one T cannot match them all"}]
+    rec = {"protocol": {"noise": "clip", "bc": "dirichlet", "T": 1.0, "out_clip": True}, "rows": old}
+    shown = G.reader_rows(rec)[1]
+    assert shown["verdict"] == "partly explains" and G.ENTRY_TIME_NOTE in shown["note"]
+    x = torch.linspace(0, 255, 32, dtype=torch.float64)
+    clean = (x[None, :] * 0.5 + x[:, None] * 0.5)[None, None]
+    s = G.Setting(clean, seed=1, T=1.0)
+    rhos = [0.1, 0.3, 1.0]
+    s.T = 1.3
+    target = list(s.psnr(rhos))
+    s.T = 1.0
+    T, r = G.image_time(s, rhos, target)
+    assert T == pytest.approx(1.3, abs=0.011) and r < 0.05 and s.T == 1.0
+
+
 def test_protocol_and_final_time_read_as_prose():
     """The experiments' descriptions are the reader's words: no Python dict, no code key, no "nan"."""
     text = G.protocol_text(dict(storage="clip", bc="dirichlet", T=1.0, out_clip=True))
@@ -72,7 +94,8 @@ def test_recorded_gap_rows_read_as_prose():
         assert not re.search(r"(?<![\w.-])[-−]?(nan|inf|infinity)(?![\w-])|[{}]", text, re.I), text
         assert not [k for k in code_keys() if re.search(rf"(?<![\w/.-]){re.escape(k)}(?![\w-])", text)], text
     shown = G.reader_rows(rec)
-    assert [{k: v for k, v in r.items() if k != "experiment"} for r in shown] == \
-        [{k: v for k, v in r.items() if k != "experiment"} for r in rec["rows"]]
+    numbers = ("gap", "published", "hypothesis", "PSNR", "change", "row rms (dB)")
+    assert [{k: r[k] for k in numbers} for r in shown] == [{k: r[k] for k in numbers} for r in rec["rows"]]
+    assert not [r for r in shown if r["hypothesis"] == G.ENTRY_TIME and r["verdict"] == "explains"]
     unmatched = sum("T = nan" in r["experiment"] or r["experiment"].startswith("no T in") for r in rec["rows"])
     assert sum(r["experiment"].startswith("no T in") for r in shown) == unmatched
