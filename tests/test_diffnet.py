@@ -237,10 +237,14 @@ def test_exp2_hypotheses_are_untested_until_the_full_run_ends():
     assert t.verdict[0] == "partly explains (so far: 8,113 of 50,001 steps, 16%)"
     assert "8,113 of them done (16%)" in t.experiment[0] and "60.00 dB at step 8,113" in t.result[0]
     assert "52.60 dB on 96x96" in t.result[0]
+    assert "still open (its run under way): too little training" in t.verdict.iloc[-1]
+    assert "ruled out: too little training" not in t.verdict.iloc[-1]
     part["summary"]["mean_psnr"] = 52.7  # no nearer by the rule's 0.5 dB
     assert exp2_hypotheses(rec, part).verdict[0].startswith("does not explain (so far")
     done = exp2_hypotheses(rec, dict(part, complete=True, summary={"mean_psnr": 63.0}))
     assert done.verdict[0] == "explains" and done.verdict.iloc[-1] == "explained"
+    part["summary"]["mean_psnr"] = 63.5
+    assert exp2_hypotheses(rec, part).verdict.iloc[-1] == "explained so far"
 
 
 def test_exp3_hypotheses_judge_each_experiment_against_the_published_margin():

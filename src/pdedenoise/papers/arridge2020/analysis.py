@@ -381,14 +381,17 @@ def remainder_row(rows: Sequence[Mapping], published_db: float, runs: Sequence[t
     (each hypothesis whose verdict is *does not explain*) and what only partly explains it."""
     label, best = min(runs, key=lambda r: abs(published_db - r[1]))
     verdicts = [(r["hypothesis"], str(r["verdict"])) for r in rows]
-    ruled_out = [h for h, v in verdicts if v.startswith("does not explain")]
-    partly = [h for h, v in verdicts if v.startswith("partly")]
+    under_way = [h for h, v in verdicts if "so far" in v]  # a run not finished rules nothing out yet
+    ruled_out = [h for h, v in verdicts if v.startswith("does not explain") and h not in under_way]
+    partly = [h for h, v in verdicts if v.startswith("partly") and h not in under_way]
     untested = [h for h, v in verdicts if v.startswith("untested")]
     if any(v.startswith("explains") for _, v in verdicts):
-        verdict = "explained"
+        verdict = "explained" + (" so far" if all(h in under_way for h, v in verdicts if v.startswith("explains"))
+                                 else "")
     else:
         verdict = "unexplained" + (f"; ruled out: {'; '.join(ruled_out)}" if ruled_out else "") + \
             (f"; partly explained by: {'; '.join(partly)}" if partly else "") + \
+            (f"; still open (its run under way): {'; '.join(under_way)}" if under_way else "") + \
             (f"; still untested: {'; '.join(untested)}" if untested else "")
     return {"hypothesis": "what remains", "experiment": f"the best run tested ({label})",
             "result": f"{published_db - best:+.2f} {unit} remain to the published {published_db:g} {unit} "
@@ -525,6 +528,7 @@ def example_hypotheses(medium: Mapping, long_example: Mapping | None = None, stl
                          "experiment": f"the same model's mean over the {n_test} test crops instead",
                          "result": f"mean {mean:.2f} dB against the example's {ex:.2f} dB",
                          "verdict": gap_verdict(ex, mean, pub)})
+            runs.append(("the mean over the test crops", mean))
         if kind == "diffnet" and long_example and noise in long_example:
             le = long_example[noise]
             rows.append({"hypothesis": "too little training (the mean's gap)",
