@@ -509,8 +509,7 @@ def example_hypotheses(medium: Mapping, long_example: Mapping | None = None, stl
     Args:
         medium: the recorded run (its ``exp2`` numbers, ``exp2_runs`` means and ``config``).
         long_example: noise -> ``{"psnr": ..., "steps": ...}``: the long run's DiffNet on the same example crop.
-        stl: noise -> ``{"best": ..., "median": ..., "images": ...}``: the long run's DiffNet on the STL-10 images
-            at 96 px, per image.
+        stl: noise -> ``{"per_image": [...]}``: the long run's DiffNet's PSNR on each STL-10 image at 96 px.
         gaps: task -> the runs of ``tools/record_diffnet_exp3_gaps.py`` (``baseline`` and ``steps``, each with
             ``unet``; ``unet_example`` where recorded) at the recorded run's largest training set.
     """
@@ -537,16 +536,18 @@ def example_hypotheses(medium: Mapping, long_example: Mapping | None = None, stl
                          "verdict": gap_verdict(ex, le["psnr"], pub)})
             runs.append(("the long run, same crop", le["psnr"]))
             if stl and noise in stl:
-                s = stl[noise]
-                v = gap_verdict(le["psnr"], s["best"], pub)
+                per = sorted(stl[noise]["per_image"])
+                near = min(per, key=lambda v: abs(pub - v))
+                above = sum(v >= pub for v in per) / len(per)
+                v = gap_verdict(le["psnr"], near, pub)
                 rows.append({"hypothesis": "the paper's example is another image (its test images are STL-10 "
                                            "images of 96x96)",
-                             "experiment": f"the long run's DiffNet on each of the {s['images']} STL-10 images at "
-                                           "96x96: the best image",
-                             "result": f"best {s['best']:.2f} dB (median {s['median']:.2f} dB) against "
-                                       f"{le['psnr']:.2f} dB on the crop",
+                             "experiment": f"the long run's DiffNet on each of the {len(per)} STL-10 images at "
+                                           "96x96: the image nearest the published value",
+                             "result": f"nearest {near:.2f} dB; {above:.0%} of the images at or above the published "
+                                       f"value (median {per[len(per) // 2]:.2f}, best {per[-1]:.2f} dB)",
                              "verdict": v if v == "does not explain" else f"{v} (chosen after the fact)"})
-                runs.append(("the best STL-10 image", s["best"]))
+                runs.append(("the STL-10 image nearest the published value", near))
         if kind == "unet":
             rec = (gaps or {}).get(task[noise])
             if rec is not None and "steps" in rec:
