@@ -74,3 +74,33 @@ def test_chapter4_numbers_name_the_chapters_tolerance():
     claims = A4.claims("medium", {"exp1": number, "exp2": exp2, "exp3": _gap_table(0)}, "reproduced",
                        config=SCALES["medium"])
     assert claims[0].verdict == "partly holds"
+
+
+@pytest.mark.parametrize("claim, pick", [("inverse, no noise", "no noise, mean"), ("inverse, 1% noise", "1% noise, mean")])
+def test_chapter4_inverse_claims_flip_at_the_psnr_tolerances(claim, pick):
+    """Each of Exp. 2's claims is judged on its own mean PSNR: reproduced within 1 dB holds, close within 3 dB partly
+    holds, further does not hold; the other claim's number does not move it. The same numbers, given as a long
+    run's record, are judged the same."""
+    key = next(k for k in V4.INVERSE if pick in k)
+    other = next(k for k in V4.INVERSE if "mean" in k and k != key)
+    tol, close = TOLERANCES["psnr"]
+
+    def verdict(shift: float, long: bool = False) -> str:
+        pub = V4.INVERSE[key].value
+        exp2 = records.compare({key: V4.INVERSE[key], other: V4.INVERSE[other]},
+                               {key: pub + shift, other: V4.INVERSE[other].value - 10}, *TOLERANCES["psnr"])
+        number = records.compare({"test PSNR": V4.DECONVOLUTION["test PSNR"]}, {"test PSNR": 86.0}, *TOLERANCES["psnr"])
+        job = {"inverse, no noise": "nonoise", "inverse, 1% noise": "1pct"}[claim]
+        long_runs = {job: {"provenance": {"date": "2026-01-01"},
+                           "tables": {job: exp2[exp2.quantity == key].to_dict(orient="records")}}} if long else None
+        tables = {"exp1": number, "exp2": exp2, "exp3": _gap_table(0.0)}
+        c = {x.claim: x for x in A4.claims("medium", tables, "reproduced", long_runs, config=SCALES["medium"])}
+        assert c[V4.CLAIMS[claim]].tolerance == "1 dB"
+        return c[V4.CLAIMS[claim]].verdict
+
+    for long in (False, True):
+        assert verdict(0.0, long) == "holds"
+        assert verdict(-tol + 0.01, long) == verdict(tol - 0.01, long) == "holds"
+        assert verdict(-tol - 0.01, long) == verdict(tol + 0.01, long) == "partly holds"
+        assert verdict(-close + 0.01, long) == "partly holds"
+        assert verdict(-close - 0.01, long) == verdict(close + 0.01, long) == "does not hold"

@@ -13,11 +13,18 @@ against a baseline run made here with the same data and seeds:
 ``crop``
     the test crops (48 px) are smaller than the paper's 96 px: the baseline models scored on 96 px crops.
 
-Writes ``results/medium/04_diffnet_exp3_gaps.json`` (per task: the baseline and each experiment's DiffNet and
-U-Net test PSNR and their difference); the chapter's page judges each against the published gap
-(:func:`pdedenoise.papers.arridge2020.analysis.exp3_hypotheses`).
+With ``--tasks noise`` the same experiments run on the inverse tasks with 0.1 % and 1 % noise, whose published
+margin is "similar" (0 dB); ``--experiments steps`` runs the baseline and the longer training only.
+
+Writes ``results/medium/04_diffnet_exp3_gaps.json`` (``--tasks noise``: ``04_diffnet_exp3_gaps_noise.json``; per
+task: the baseline and each experiment's DiffNet and U-Net mean test PSNR, their difference, and each network's
+PSNR on the first test crop, Exp. 2's example); the chapter's page judges each against the published gap
+(:func:`pdedenoise.papers.arridge2020.analysis.exp3_hypotheses`, :func:`~.exp3_noise_hypotheses`,
+:func:`~.example_hypotheses`).
 
     PDEDENOISE_NUM_THREADS=1 python tools/record_diffnet_exp3_gaps.py            # about an hour on one core
+    PDEDENOISE_NUM_THREADS=1 python tools/record_diffnet_exp3_gaps.py --tasks noise --experiments steps
+                                                                                 # about an hour on one core
     python tools/record_diffnet_exp3_gaps.py --smoke                             # seconds, to check the script
 """
 from __future__ import annotations
@@ -36,6 +43,8 @@ from pdedenoise.train import predict
 
 NAME = "04_diffnet_exp3_gaps"
 TASKS = {"forward": ("forward", 0.0), "inverse, no noise": ("inverse", 0.0)}
+NOISY_TASKS = {"inverse, 0.1% noise": ("inverse", 1e-3), "inverse, 1% noise": ("inverse", 1e-2)}
+EXPERIMENTS = ("steps", "init", "crop")
 STEPS_FACTOR = 4
 
 
@@ -43,6 +52,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help="a tiny run to check the script (not the protocol)")
+    ap.add_argument("--tasks", choices=("clean", "noise"), default="clean",
+                    help="the forward model and the noise-free inverse (default), or the inverse with noise")
+    ap.add_argument("--experiments", default=",".join(EXPERIMENTS),
+                    help=f"comma-separated subset of {','.join(EXPERIMENTS)} (the baseline always runs)")
     args = ap.parse_args(argv)
     threads.configure()
     start, t0 = provenance("cpu"), time.perf_counter()
@@ -55,9 +68,14 @@ def main(argv=None) -> int:
     test_clean = protocol.bsds_crops("test", crop, cfg["n_test"], seed=seed)
     test96 = protocol.bsds_crops("test", 2 * crop, cfg["n_test"], seed=seed)
     out = {"protocol": {"n_train": n, "crop": crop, "steps": steps, "steps_factor": STEPS_FACTOR,
+                        "tasks": args.tasks, "experiments": args.experiments,
                         "unet_width": cfg["unet_width"], "n_test": cfg["n_test"], "test_crop_large": 2 * crop,
                         "smoke": args.smoke}, "tasks": {}}
-    for task, (kind_task, level) in TASKS.items():
+    experiments = [e for e in args.experiments.split(",") if e]
+    if set(experiments) - set(EXPERIMENTS):
+        ap.error(f"unknown experiments {sorted(set(experiments) - set(EXPERIMENTS))}")
+    tasks = TASKS if args.tasks == "clean" else NOISY_TASKS
+    for task, (kind_task, level) in tasks.items():
         tr = protocol.make_pairs(train_clean, kind_task, level, seed=seed + 1)
         te = protocol.make_pairs(test_clean, kind_task, level, seed=seed + 2)
         te96 = protocol.make_pairs(test96, kind_task, level, seed=seed + 2)
@@ -69,22 +87,27 @@ def main(argv=None) -> int:
                                            seed=seed, progress=True, desc=f"{task}, {label}, {kind}", **kw)
 
         for label, kw in (("baseline", {}), ("steps", {"max_steps": STEPS_FACTOR * steps})):
+            if label != "baseline" and label not in experiments:
+                continue
             d, u = run("diffnet", label, **kw), run("unet", label, **kw)
-            rows[label] = {"diffnet": d.mean_psnr, "unet": u.mean_psnr, "difference": d.mean_psnr - u.mean_psnr}
-            if label == "baseline":
+            rows[label] = {"diffnet": d.mean_psnr, "unet": u.mean_psnr, "difference": d.mean_psnr - u.mean_psnr,
+                           "diffnet_example": float(d.psnr[0]), "unet_example": float(u.psnr[0])}
+            if label == "baseline" and "crop" in experiments:
                 at96 = {k: float(psnr(predict(m.model, te96[0]), te96[1], 1.0).mean()) for k, m in
                         (("diffnet", d), ("unet", u))}
                 rows["crop"] = {**at96, "difference": at96["diffnet"] - at96["unet"]}
+            if label == "baseline":
                 unet_base = u.mean_psnr
-        d = run("diffnet", "init", init="identity")
-        rows["init"] = {"diffnet": d.mean_psnr, "unet": unet_base, "difference": d.mean_psnr - unet_base}
+        if "init" in experiments:
+            d = run("diffnet", "init", init="identity")
+            rows["init"] = {"diffnet": d.mean_psnr, "unet": unet_base, "difference": d.mean_psnr - unet_base}
         out["tasks"][task] = rows
         print(task, {k: round(v["difference"], 2) for k, v in rows.items()}, flush=True)
     out["wall_seconds"] = time.perf_counter() - t0
     if args.smoke:
         print(out)
         return 0
-    path = save_results(NAME, "medium", out, device="cpu", provenance_at_start=start)
+    path = save_results(NAME + ("" if args.tasks == "clean" else "_noise"), "medium", out, device="cpu", provenance_at_start=start)
     print(f"-> {path} ({out['wall_seconds'] / 60:.1f} min)")
     return 0
 
