@@ -13,7 +13,8 @@ Each row's verdict here is against the subset's own gap; the page judges the rec
 of the full 500-crop run (``gaps.reverdict``).
 
     .venv/bin/python tools/record_valdivia_gaps.py --authors-repo PATH --stride 50   # minutes to an hour (load)
-    .venv/bin/python tools/record_valdivia_gaps.py --stride 50 --only ka pm_settings  # KA at 15/25/50: ~15 min
+    .venv/bin/python tools/record_valdivia_gaps.py --stride 50 --only ka --ka-sigmas 15 25 50  # minutes a sigma
+    .venv/bin/python tools/record_valdivia_gaps.py --stride 50 --only pm_settings  # after the grid (--only pm)
 """
 from __future__ import annotations
 
@@ -59,13 +60,21 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         other = P.val_crops(500, P.CROP, seed=args.seed + 1000)[::args.stride]
         c = (P.CROP - 128) // 2
-        rows, seconds = [], {}
+        # the rows of the sigmas not run now are kept (a recording of sigma 25 alone stored no sigma per row)
+        before = (load_results(NAME, "medium") or {}).get("ka") or {}
+        kept = [dict(r, sigma=int(r.get("sigma", before.get("sigma", 25)))) for r in before.get("rows", [])]
+        kept = [r for r in kept if r["sigma"] not in args.ka_sigmas and before.get("n_crops") == subset["n_crops"]]
+        seconds = {int(k): v for k, v in (before.get("seconds_by_sigma") or (
+            {before["sigma"]: before.get("seconds")} if "sigma" in before else {})).items()
+            if int(k) not in args.ka_sigmas}
+        rows = []
         for sigma in args.ka_sigmas:
             t1 = time.perf_counter()
             rows += G.ka_experiments(clean, other, clean[..., c:c + 128, c:c + 128], sigma, args.seed)
             seconds[sigma] = time.perf_counter() - t1
-            payload["ka"] = {**subset, "sigmas": list(seconds), "rows": rows, "seconds_by_sigma": seconds,
-                             "seconds": time.perf_counter() - t0}
+            every = sorted(kept + rows, key=lambda r: r["sigma"])
+            payload["ka"] = {**subset, "sigmas": sorted({r["sigma"] for r in every}), "rows": every,
+                             "seconds_by_sigma": seconds, "seconds": sum(seconds.values())}
             save()
             print("KA", sigma, pd.DataFrame([r for r in rows if r["sigma"] == sigma])[
                 ["experiment", "PSNR", "verdict", "SSIM", "SSIM verdict"]], flush=True)

@@ -543,6 +543,11 @@ def readme_reasons(record: Mapping | None, table1: pd.DataFrame) -> dict[str, st
                      f"sit nearest the README row, lies within "
                      f"{float((pm['nearest single setting'] - pm['README']).abs().max()):.2f} dB of it at every sigma "
                      "(partly explains); the book's baseline is tuned per sigma")
+        ex = pm["README example (option 1, niter 10, K 50)"]
+        if ex.notna().all():
+            out["PM"] += ("; the README's usage example (option 1, niter 10, K 50) on the same subset lies "
+                          + "/".join(f"{d:+.2f}" for d in ex - pm["README"]) + " dB from the README row (status per "
+                          "cell in the Perona-Malik tables)")
     return out
 
 
