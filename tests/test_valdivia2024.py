@@ -374,3 +374,27 @@ def test_the_operation_count_of_a_spline_field_is_its_convolution_on_a_real_imag
                         lambda self, size, **k: torch.full(tuple(size), float("nan"), dtype=k.get("dtype")))
     model = M.make_model("FoE", kind="splines", kernel=5, experts=30)
     assert A.network_macs(model, 16) == 5 * 5 * 30 * 16 * 16
+
+
+def test_recorded_views_show_the_recorded_tables_and_name_what_an_older_record_lacks():
+    """The page's recorded-run section: the recorded run's similarity and stability tables (the evidence of the
+    claims box) where the record has them; a record that predates them is named, not a failure."""
+    from pdedenoise.papers.valdivia2024 import analysis as A
+    from pdedenoise.results import load_results
+
+    rec = load_results("03_learned_diffusivities", "medium")
+    if rec is None:
+        pytest.skip("chapter 3's medium run is not recorded")
+    natural = "BSDS500 val, sigma 25"
+    views, missing = A.recorded_views(rec, "medium", natural)
+    captions = [c for _, _, _, c in views]
+    if rec.get("similarity"):
+        sim = next(f for _, f, _, c in views if "FoE-S diffusivity curves" in c)
+        claim = next(c for c in A.claims_from_results(rec, natural) if "FoE-S" in c.claim)
+        assert f"{sim.correlation.min():.3f}" in claim.reason  # the box's number is the shown table's
+    if rec.get("stability"):
+        assert any("Overshoot" in c for c in captions)
+    older = {k: v for k, v in rec.items() if k not in ("similarity", "stability", "q")}
+    views, missing = A.recorded_views(older, "medium", natural)
+    assert {"the FoE-S similarity table", "the stability tables", "Table 2 (Q)"} <= set(missing)
+    assert any("Table 1" in c for _, _, _, c in views)

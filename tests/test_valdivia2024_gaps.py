@@ -117,3 +117,64 @@ def test_recorded_unet_rows_name_no_code_key():
     text = " ".join(" ".join(str(v) for v in r.values()) for r in shown.to_dict("records"))
     assert not [k for k in code_keys() if re.search(rf"(?<![\w/.-]){re.escape(k)}(?![\w-])", text)]
     assert G.OLD_UNET_SCOPE in text or "another checkpoint file" not in text
+
+
+def test_reverdict_judges_ssim_changes_against_the_full_ssim_gap():
+    rows = [{"sigma": 25, "hypothesis": "(book protocol on these crops)", "change": 0.0, "verdict": "",
+             "SSIM": 0.6, "SSIM change": 0.0, "SSIM verdict": "", "note": ""},
+            {"sigma": 25, "hypothesis": "padding", "experiment": "e", "change": 0.0, "verdict": "explains",
+             "SSIM": 0.7, "SSIM change": 0.10, "SSIM verdict": "does not explain", "note": ""}]
+    near = G.reverdict(rows, {25: 1.0}, 0.5, {25: 0.107}, 0.05)
+    assert near["SSIM verdict"].iloc[1] == "explains" and near.verdict.iloc[1] == "does not explain"
+    assert "SSIM +0.107" in near.note.iloc[0]
+    far = G.reverdict(rows, {25: 1.0}, 0.5, {25: 0.30}, 0.05)  # 0.10 of 0.30: a third, partly
+    assert far["SSIM verdict"].iloc[1] == "partly explains"
+    none = G.reverdict(rows, {25: 1.0}, 0.5, {25: 0.50}, 0.05)  # 0.10 of 0.50: below a quarter
+    assert none["SSIM verdict"].iloc[1] == "does not explain"
+
+
+def test_gap_status_is_unexplained_unless_an_experiment_explains():
+    t = pd.DataFrame([{"hypothesis": "(book protocol on these crops)", "experiment": "base", "verdict": ""},
+                      {"hypothesis": "padding", "experiment": "no padding", "verdict": "does not explain"},
+                      {"hypothesis": "another checkpoint file", "experiment": "the sigma 50 file",
+                       "verdict": "partly explains"}])
+    st = G.gap_status(t)
+    assert st["status"] == "unexplained"
+    assert st["partly"] == "another checkpoint file (the sigma 50 file)"
+    assert st["ruled_out"] == "padding (no padding)" and st["explains"] == "none"
+    t.loc[1, "verdict"] = "explains"
+    assert G.gap_status(t)["status"] == "explained"
+
+
+def _grid_rows(readme_shift: float):
+    """A two-setting grid at every sigma: one setting ``readme_shift`` dB from the README's PM row, one far off."""
+    rows = []
+    for s in P.SIGMAS:
+        r = V.README[("PM", s)].psnr.value
+        rows += [{"sigma": s, "option": 2, "K": 71.0, "niter": 9, "PSNR": r + readme_shift},
+                 {"sigma": s, "option": 1, "K": 6.0, "niter": 1, "PSNR": r - 5.0}]
+    return rows
+
+
+def test_pm_setting_chosen_after_the_fact_never_explains():
+    table1 = _table({("PM", s): 1.0 for s in P.SIGMAS})  # the book's tuned PM 1 dB above the README
+    pm = G.pm_table(_grid_rows(0.0), table1)
+    assert set(pm["verdict: nearest single setting"]) == {G.AFTER_THE_FACT}
+    assert set(pm["verdict: README example"]) == {"not run"}
+    far = G.pm_table(_grid_rows(0.95), table1)  # the nearest setting closes little of the gap: not even partly
+    assert set(far["verdict: nearest single setting"]) == {"does not explain"}
+
+
+def test_pm_readme_example_and_ssim_from_recorded_settings():
+    table1 = _table({("PM", s): 1.0 for s in P.SIGMAS})
+    settings = []
+    for s in P.SIGMAS:
+        r = V.README[("PM", s)]
+        settings += [{"sigma": s, "setting": "README example", "PSNR": r.psnr.value + 0.05, "SSIM": r.ssim.value},
+                     {"sigma": s, "setting": "nearest single setting", "PSNR": r.psnr.value,
+                      "SSIM": r.ssim.value - 0.2}]
+    pm = G.pm_table(_grid_rows(0.0), table1, settings)
+    assert set(pm["verdict: README example"]) == {"explains"}
+    assert pm["README example (option 1, niter 10, K 50)"].notna().all()
+    assert set(pm["SSIM verdict: README example"]) == {"explains"}  # the book's SSIM is the README's here
+    assert set(pm["SSIM verdict: nearest single setting"]) == {"does not explain"}

@@ -450,6 +450,22 @@ def diffusivity_against_gradient(model: M.LearnedDiffusion, noisy: torch.Tensor,
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def stability_views(stability: pd.DataFrame, natural: str) -> dict[str, pd.DataFrame]:
+    """The views of a :func:`stability_table` the page shows (in the body and for a recorded run): the overshoot
+    as released, by input and model against the number of steps; the PSNR on the noisy crops (input ``natural``),
+    by model and variant against the number of steps; and, as released, the largest overshoot, mean drifts and
+    gamma / bound of each input and model over the step counts. Keys are the tables' captions."""
+    released_rows = stability[stability.variant == "as released"]
+    overshoot = released_rows.pivot_table(index=["input", "model"], columns="steps", values="overshoot (grey levels)")
+    on_natural = stability[stability.input == natural].pivot_table(index=["model", "variant"], columns="steps",
+                                                                    values="PSNR")
+    cols = ["overshoot (grey levels)", "mean drift (grey levels)", "mean drift, padded domain", "largest gamma / bound"]
+    worst = released_rows.groupby(["input", "model"], sort=False)[[c for c in cols if c in stability]].max()
+    return {"Overshoot (grey levels), as released": overshoot.reset_index(),
+            "PSNR (dB) on the noisy crops, for more steps": on_natural.reset_index(),
+            "Largest of each quantity over the step counts, as released": worst.reset_index()}
+
+
 def curve_similarity(curves: Mapping[int, np.ndarray]) -> pd.DataFrame:
     """Pairwise Pearson correlation of the diffusivity-against-gradient curves (over the bins all have)."""
     keys = list(curves)
@@ -765,3 +781,66 @@ def full_training_status(record: Mapping | None, folder, sigma: int = 25, labels
                          "hours": 0.0, "pieces": 0,
                          "device": "", "commits": ""})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- a recorded run, as the page shows it
+
+
+def recorded_views(res: Mapping, scale: str, natural: str) -> tuple[list[tuple[str, pd.DataFrame, object, str]], list[str]]:
+    """What the page's "recorded run" section shows of a recorded results payload ``res`` (at ``scale``): a list of
+    ``(kind, frame, precision, caption)`` with kind ``"table"`` (:func:`pdedenoise.book.table`) or
+    ``"comparison"`` (:func:`pdedenoise.book.comparison`, precision None), and the names of the tables the record
+    predates (keys it lacks: an older recording), which the page names instead of failing. ``natural`` names the
+    noisy-image input of the stability table."""
+    views, missing = [], []
+    t1 = pd.DataFrame(res.get("table1") or [])
+    if len(t1):
+        for metric, digits in (("PSNR", 2), ("SSIM", 4), ("LPIPS", 4)):
+            if metric in t1:
+                views.append(("table", wide(t1, metric).reset_index(), digits, f"{scale}: Table 1, mean {metric}"))
+    else:
+        missing.append("Table 1")
+    tables = {name: pd.DataFrame(t) for name, t in (res.get("tables") or {}).items()}
+    if "own_vs_released" in tables and res.get("own"):  # with the reason, from the run's own rows and settings
+        tables["own_vs_released"] = own_against_released(
+            pd.DataFrame(res["own"]), reason=training_reason(res["config"]["train"], scale))
+    for name, t in tables.items():
+        views.append(("comparison", t, None, f"{scale}: {name}"))
+    if res.get("q"):
+        q = pd.DataFrame(res["q"])
+        views.append(("table", q.pivot_table(index="model", columns=["data", "sigma"], values="Q").reset_index(), 1,
+                      f"{scale}: Table 2, mean Q"))
+    else:
+        missing.append("Table 2 (Q)")
+    if res.get("similarity"):
+        views.append(("table", pd.DataFrame(res["similarity"]), 3,
+                      f"{scale}: the FoE-S diffusivity curves (against the gradient), pairwise"))
+    else:
+        missing.append("the FoE-S similarity table")
+    if res.get("stability"):
+        for caption, view in stability_views(pd.DataFrame(res["stability"]), natural).items():
+            precision = 2 if caption.startswith(("Overshoot", "PSNR")) else {
+                "overshoot (grey levels)": 2, "mean drift (grey levels)": 2, "largest gamma / bound": 2}
+            views.append(("table", view, precision, f"{scale}: {caption}"))
+    else:
+        missing.append("the stability tables")
+    if res.get("training"):
+        tr = pd.DataFrame(res["training"])
+        views.append(("table", tr[["model", "sigma", "variant", "optimizer", "steps", "seconds", "final_loss"]
+                                  + (["diverged"] if "diverged" in tr else [])], 1, f"{scale}: own training"))
+    else:
+        missing.append("the own-training table")
+    if res.get("cncl") and res["cncl"].get("table"):
+        t = pd.DataFrame(res["cncl"]["table"])
+        views.append(("table", t[t.model != "input"].drop(columns="seconds per image", errors="ignore"), 3,
+                      f"{scale}: reduced CNCL"))
+    else:
+        missing.append("the reduced CNCL table")
+    if res.get("set12"):
+        t = pd.DataFrame(res["set12"])
+        for label, part in t.groupby("images", sort=False):
+            views.append(("table", part.pivot(index="model", columns="sigma", values="PSNR").reset_index(), 2,
+                          f"{scale}: {label}, mean PSNR (dB)"))
+    else:
+        missing.append("the Set12 table")
+    return views, missing

@@ -118,90 +118,132 @@ def moving_statistics(name: str) -> dict[str, float]:
             "max |moving variance - 1|": float(max(variances))}
 
 
+def _mean_ssim(out: torch.Tensor, clean: torch.Tensor) -> float:
+    return float(ssim(out.double(), clean.double(), 255.0).mean())
+
+
+def _per_image_ssim(out: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    return ssim(out.double(), clean.double(), 255.0)
+
+
 @torch.no_grad()
 def psnr_by_step(model: M.LearnedDiffusion, noisy: torch.Tensor, clean: torch.Tensor, steps: int,
-                 batch: int = 8) -> list[float]:
-    """Mean PSNR after each of ``steps`` steps of ``model`` (padded and cropped as in its forward)."""
+                 batch: int = 8, ssim_at: int | None = None) -> list[float] | tuple[list[float], float]:
+    """Mean PSNR after each of ``steps`` steps of ``model`` (padded and cropped as in its forward); with
+    ``ssim_at`` (a step, 1-based), also the mean SSIM after that step (the pair: curve, SSIM)."""
     per_step = [[] for _ in range(steps)]
+    at = []
     for i in range(0, noisy.shape[0], batch):
         u = model.padded(noisy[i:i + batch])
         for s in range(steps):
             u = flux_step(u, model.coefficients, model.gamma, "neumann", check=False, substeps=False)
             per_step[s].append(_per_image_psnr(model.crop(u), clean[i:i + batch]))
-    return [float(torch.cat(p).mean()) for p in per_step]
+            if ssim_at == s + 1:
+                at.append(_per_image_ssim(model.crop(u), clean[i:i + batch]))
+    curve = [float(torch.cat(p).mean()) for p in per_step]
+    if ssim_at is not None:
+        return curve, float(torch.cat(at).mean())
+    return curve
 
 
 @torch.no_grad()
 def oracle_constant_k(noisy: torch.Tensor, clean: torch.Tensor, contrasts: Sequence[float], gamma: float = 1.0,
-                      steps: int = M.STEPS) -> dict:
+                      steps: int = M.STEPS, with_ssim: bool = False) -> dict:
     """KA's flow (``steps`` steps of ``gamma``, padded by 8) with the best constant contrast ``K`` per image,
     chosen with the clean image from ``contrasts`` (k = 1 / K^2): a bound no KA network that picks one K per image
-    can beat at this step and step count. Returns the mean PSNR of the best K per image and of each K."""
-    best, each = None, {}
+    can beat at this step and step count. Returns the mean PSNR of the best K per image and of each K; with
+    ``with_ssim`` also the mean SSIM of those outputs (the K best by PSNR: ``oracle SSIM``)."""
+    best, each, best_out = None, {}, None
     for K in contrasts:
         model = M.LearnedDiffusion(ConstantK(torch.full((1,), 1.0 / K ** 2)), gamma, steps)
-        p = _per_image_psnr(A.restore(model, noisy), clean)
+        out = A.restore(model, noisy)
+        p = _per_image_psnr(out, clean)
         each[float(K)] = float(p.mean())
-        best = p if best is None else torch.maximum(best, p)
-    return {"oracle PSNR": float(best.mean()), "by K": each}
+        if best is None:
+            best, best_out = p, out.clone()
+        else:
+            better = p > best
+            best = torch.where(better, p, best)
+            best_out[better] = out[better]
+    result = {"oracle PSNR": float(best.mean()), "by K": each}
+    if with_ssim:
+        result["oracle SSIM"] = _mean_ssim(best_out, clean)
+    return result
+
+
+#: the hypotheses of :func:`ka_experiments`, in order (the page lists them even where a run predates one)
+KA_CONTRASTS = (4, 5, 6, 6.5, 7, 7.5, 8, 8.5, 9, 10, 11, 12, 16)
 
 
 def ka_experiments(clean: torch.Tensor, clean_other: torch.Tensor, clean_128: torch.Tensor, sigma: int = 25,
-                   seed: int = 0, published_psnr: float | None = None) -> list[dict]:
+                   seed: int = 0, published_psnr: float | None = None,
+                   published_ssim: float | None = None) -> list[dict]:
     """The KA hypotheses at ``sigma`` on ``clean`` (N crops, 256²): each row names the hypothesis, the
-    experiment, the mean PSNR it gives and the change from the book's protocol on the same crops.
+    experiment, the mean PSNR and SSIM it gives, their changes from the book's protocol on the same crops and a
+    verdict for each (against this subset's own gap to the README; the page re-judges the changes against the
+    full run's gap with :func:`reverdict`).
 
     ``clean_other``: as many crops at other positions (another seed); ``clean_128``: 128² crops.
     """
     name = f"{sigma}_2"
-    gap = (published_psnr if published_psnr is not None else V.README[("KA", sigma)].psnr.value)
+    pub_p = published_psnr if published_psnr is not None else V.README[("KA", sigma)].psnr.value
+    pub_s = published_ssim if published_ssim is not None else V.README[("KA", sigma)].ssim.value
     noisy = P.noisy(clean, sigma, seed + sigma)
     model = CK.load(name)
-    base = _mean_psnr(A.restore(model, noisy, 8), clean)
-    gap = gap - base
+    out8 = A.restore(model, noisy, 8)
+    base, base_s = _mean_psnr(out8, clean), _mean_ssim(out8, clean)
+    gap, gap_s = pub_p - base, pub_s - base_s
+    tol_s = P.TOLERANCES["ssim"][1]
     rows = []
 
-    def add(hypothesis, experiment, value, note=""):
-        closed = value - base
-        rows.append({"hypothesis": hypothesis, "experiment": experiment, "PSNR": value, "change": closed,
-                     "verdict": verdict_for(gap, closed), "note": note})
+    def add(hypothesis, experiment, value, value_s, note=""):
+        closed, closed_s = value - base, value_s - base_s
+        rows.append({"sigma": sigma, "hypothesis": hypothesis, "experiment": experiment, "PSNR": value,
+                     "change": closed, "verdict": verdict_for(gap, closed), "SSIM": value_s,
+                     "SSIM change": closed_s, "SSIM verdict": verdict_for(gap_s, closed_s, tol_s), "note": note})
 
-    rows.append({"hypothesis": "(book protocol on these crops)", "experiment": "batches of 8, padded by 8 with the "
-                 "batch mean, batch norm with the stored statistics", "PSNR": base, "change": 0.0,
-                 "verdict": "", "note": f"README minus this: {gap:+.2f} dB"})
+    def both(out, ref=clean):
+        return _mean_psnr(out, ref), _mean_ssim(out, ref)
+
+    rows.append({"sigma": sigma, "hypothesis": "(book protocol on these crops)", "experiment": "batches of 8, padded "
+                 "by 8 with the batch mean, batch norm with the stored statistics", "PSNR": base, "change": 0.0,
+                 "verdict": "", "SSIM": base_s, "SSIM change": 0.0, "SSIM verdict": "",
+                 "note": f"README minus this: {gap:+.2f} dB, SSIM {gap_s:+.3f}"})
     add("batch composition", "one crop per batch (the authors' loop): the padding level is the crop's own mean",
-        _mean_psnr(A.restore(model, noisy, 1), clean))
+        *both(A.restore(model, noisy, 1)))
     unpadded = CK.load(name)
     unpadded.pad = 0
     add("padding", "no padding (KA's code when the README was written, 2023-09-07)",
-        _mean_psnr(A.restore(unpadded, noisy, 1), clean))
+        *both(A.restore(unpadded, noisy, 1)))
     stats = moving_statistics(name)
     with _BatchStatistics():
-        for b in (1,):
-            add("batch statistics at restoration", f"batch norm in training mode (the batch's statistics), "
-                f"one crop per batch", _mean_psnr(A.restore(model, noisy, b), clean),
-                "the checkpoint's moving statistics are the initial 0 and 1 "
-                f"(max |mean| {stats['max |moving mean|']:.1g}, max |var - 1| {stats['max |moving variance - 1|']:.1g}):"
-                " training normalised with them, as the book's restoration does")
-    out = A.restore(model, noisy, 8)
-    add("image range / clipping", "output clipped to 0–255", _mean_psnr(out.clamp(0, 255), clean))
+        add("batch statistics at restoration", "batch norm in training mode (the batch's statistics), "
+            "one crop per batch", *both(A.restore(model, noisy, 1)),
+            "the checkpoint's moving statistics are the initial 0 and 1 "
+            f"(max |mean| {stats['max |moving mean|']:.1g}, max |var - 1| {stats['max |moving variance - 1|']:.1g}):"
+            " training normalised with them, as the book's restoration does")
+    add("image range / clipping", "output clipped to 0–255", *both(out8.clamp(0, 255)))
     other_noisy = P.noisy(clean_other, sigma, seed + sigma)
     add("crop positions", "the same number of crops at other positions (another seed)",
-        _mean_psnr(A.restore(model, other_noisy, 8), clean_other),
+        *both(A.restore(model, other_noisy, 8), clean_other),
         f"book protocol on those crops; their input PSNR {_mean_psnr(other_noisy, clean_other):.2f} dB")
     n128 = P.noisy(clean_128, sigma, seed + sigma)
     add("crop size", "128² crops (the size of the authors' validation batches in training)",
-        _mean_psnr(A.restore(model, n128, 8), clean_128))
+        *both(A.restore(model, n128, 8), clean_128))
     for other in (s for s in P.SIGMAS if s != sigma):
         add("another checkpoint file", f"the sigma {other} checkpoint ({other}_2) on sigma {sigma} noise",
-            _mean_psnr(A.restore(CK.load(f"{other}_2"), noisy, 8), clean),
+            *both(A.restore(CK.load(f"{other}_2"), noisy, 8)),
             "the authors' history holds one version of each KA file (added 2023-09-05, never replaced)")
     curve = psnr_by_step(model, noisy, clean, 15)
     best_step = int(np.argmax(curve)) + 1
-    add("number of steps", f"best of 1–15 steps (step {best_step})", max(curve))
-    oracle = oracle_constant_k(noisy, clean, (4, 5, 6, 6.5, 7, 7.5, 8, 8.5, 9, 10, 11, 12, 16))
+    _, at_best = psnr_by_step(model, noisy, clean, best_step, ssim_at=best_step)
+    add("number of steps", f"best of 1–15 steps by PSNR (step {best_step})", max(curve), at_best,
+        "SSIM at the step best by PSNR")
+    oracle = oracle_constant_k(noisy, clean, KA_CONTRASTS, with_ssim=True)
     add("any KA network", "best constant K per image, chosen with the clean image (10 steps of 1, padded)",
-        oracle["oracle PSNR"], "a bound for one K per image at the model's step and step count")
+        oracle["oracle PSNR"], oracle["oracle SSIM"],
+        "a bound on PSNR for one K per image at the model's step and step count; SSIM of the same outputs "
+        "(K chosen by PSNR)")
     return rows
 
 
@@ -344,19 +386,65 @@ def authors_pm_grid(clean: torch.Tensor, sigma: int, seed: int = 0, grid: Mappin
     return pd.DataFrame(rows)
 
 
-def pm_experiments(grids: Mapping[int, pd.DataFrame], book_pm: Mapping[int, float]) -> list[dict]:
-    """Which of the authors' Perona–Malik settings gives the README's row: the README's usage example, the best of
-    their grid per sigma, and the one setting of their grid nearest the README at all three sigmas."""
+@torch.no_grad()
+def pm_setting_scores(clean: torch.Tensor, sigma: int, settings: Mapping[str, Mapping], seed: int = 0,
+                      gamma: float = AUTHORS_PM_GRID["gamma"]) -> list[dict]:
+    """Mean PSNR and SSIM of the authors' ``anisodiff`` at named settings (label -> dict option, K, niter) at
+    ``sigma`` on ``clean`` with the chapter's noise (seed ``seed + sigma``): one row per setting."""
+    noisy = P.noisy(clean, sigma, seed + sigma)
+    rows = []
+    for label, st in settings.items():
+        out = M.authors_perona_malik(noisy, int(st["niter"]), float(st["K"]), gamma, int(st["option"]))
+        rows.append({"sigma": sigma, "setting": label, "option": int(st["option"]), "K": float(st["K"]),
+                     "niter": int(st["niter"]), "PSNR": _mean_psnr(out, clean), "SSIM": _mean_ssim(out, clean)})
+    return rows
+
+
+def nearest_pm_setting(grid_rows: Sequence[Mapping]) -> dict:
+    """The one setting of the authors' grid whose largest PSNR deviation from the README's PM row over the three
+    sigmas is smallest (chosen after the fact, on the evaluation crops): dict option, K, niter."""
+    full = pd.DataFrame(grid_rows)
     readme = {s: V.README[("PM", s)].psnr.value for s in P.SIGMAS}
+    pivot = full.pivot_table(index=["option", "K", "niter"], columns="sigma", values="PSNR")
+    key = pivot.sub(pd.Series(readme)).abs().max(axis=1).idxmin()
+    return {"option": int(key[0]), "K": float(key[1]), "niter": int(key[2])}
+
+
+#: the verdict of a setting chosen after the fact (on the evaluation crops, to sit nearest the README's row): at
+#: best partly explains
+AFTER_THE_FACT = "partly explains (setting chosen after the fact)"
+
+
+def _after_the_fact(verdict: str) -> str:
+    return AFTER_THE_FACT if verdict in ("explains", "partly explains") else verdict
+
+
+def pm_experiments(grids: Mapping[int, pd.DataFrame], book_pm: Mapping[int, float],
+                   settings: Sequence[Mapping] | None = None,
+                   book_pm_ssim: Mapping[int, float] | None = None) -> list[dict]:
+    """Which of the authors' Perona–Malik settings gives the README's row: the README's usage example, the best of
+    their grid per sigma, and the one setting of their grid nearest the README at all three sigmas (chosen after
+    the fact, on the evaluation crops: its verdict is at best :data:`AFTER_THE_FACT`).
+
+    ``settings``: rows of :func:`pm_setting_scores` (labels ``README example``, ``nearest single setting`` and,
+    optionally, ``book (tuned)``, PSNR and SSIM); without them the README example, which is not on the grid, is NaN
+    ("not run") and SSIM is not compared. Each verdict judges a setting's *change* from the book's tuned baseline
+    on the same crops (``book (tuned)`` in ``settings``; else the full run's value) against the gap of the full
+    run (README minus ``book_pm``). ``book_pm_ssim``: sigma -> the book's tuned baseline's SSIM (full run)."""
+    readme = {s: V.README[("PM", s)].psnr.value for s in P.SIGMAS}
+    readme_ssim = {s: V.README[("PM", s)].ssim.value for s in P.SIGMAS}
+    scored = {(r["setting"], int(r["sigma"])): r for r in (settings or [])}
     full = pd.concat(grids.values(), ignore_index=True)
     rows = []
     ex = README_PM_EXAMPLE
+    ex_col = "README example (option 1, niter 10, K 50)"
     for s in P.SIGMAS:
         g = grids[s]
         hit = g[(g.option == ex["option"]) & (g.K == ex["K"]) & (g.niter == ex["niter"])]
+        ex_psnr = (float(scored[("README example", s)]["PSNR"]) if ("README example", s) in scored
+                   else float(hit.PSNR.iloc[0]) if len(hit) else math.nan)
         best = g.loc[g.PSNR.idxmax()]
-        rows.append({"sigma": s, "README": readme[s], "book (tuned)": book_pm[s],
-                     "README example (option 1, niter 10, K 50)": float(hit.PSNR.iloc[0]) if len(hit) else math.nan,
+        rows.append({"sigma": s, "README": readme[s], "book (tuned)": book_pm[s], ex_col: ex_psnr,
                      "best of the authors' grid": float(best.PSNR),
                      "its setting": f"option {int(best.option)}, niter {int(best.niter)}, K {best.K:g}"})
     # one setting for all three sigmas: the smallest largest deviation from the README
@@ -368,17 +456,37 @@ def pm_experiments(grids: Mapping[int, pd.DataFrame], book_pm: Mapping[int, floa
         r["nearest single setting"] = float(pivot.loc[key, s])
         r["nearest setting"] = f"option {int(key[0])}, K {key[1]:g}, niter {int(key[2])}"
         gap = readme[s] - book_pm[s]
-        for col, label in (("README example (option 1, niter 10, K 50)", "verdict: README example"),
-                           ("nearest single setting", "verdict: nearest single setting")):
-            r[label] = verdict_for(gap, r[col] - book_pm[s]) if math.isfinite(r[col]) else "not run"
+        own = scored.get(("book (tuned)", s))
+        base = float(own["PSNR"]) if own else book_pm[s]
+        if own:
+            r["book (tuned), these crops"] = base
+        r["verdict: README example"] = verdict_for(gap, r[ex_col] - base) if math.isfinite(r[ex_col]) \
+            else "not run"
+        r["verdict: nearest single setting"] = _after_the_fact(verdict_for(gap, r["nearest single setting"] - base))
+        if settings and book_pm_ssim is not None:
+            gap_s, tol_s = readme_ssim[s] - book_pm_ssim[s], P.TOLERANCES["ssim"][1]
+            base_s = float(own["SSIM"]) if own else book_pm_ssim[s]
+            r["README SSIM"], r["book SSIM (tuned)"] = readme_ssim[s], book_pm_ssim[s]
+            if own:
+                r["book SSIM (tuned), these crops"] = base_s
+            for label, col in (("README example", "SSIM: README example"),
+                               ("nearest single setting", "SSIM: nearest single setting")):
+                v = float(scored[(label, s)]["SSIM"]) if (label, s) in scored else math.nan
+                r[col] = v
+                verdict = verdict_for(gap_s, v - base_s, tol_s) if math.isfinite(v) else "not run"
+                r[f"SSIM verdict: {label}"] = _after_the_fact(verdict) if label != "README example" else verdict
     return rows
 
 
-def pm_table(grid_rows: Sequence[Mapping], table1: pd.DataFrame) -> pd.DataFrame:
-    """:func:`pm_experiments` from a recorded grid (rows of :func:`authors_pm_grid`) and Table 1's PM rows."""
+def pm_table(grid_rows: Sequence[Mapping], table1: pd.DataFrame,
+             settings: Sequence[Mapping] | None = None) -> pd.DataFrame:
+    """:func:`pm_experiments` from a recorded grid (rows of :func:`authors_pm_grid`), the recorded scores of the
+    named settings (rows of :func:`pm_setting_scores`, optional) and Table 1's PM rows."""
     grid = pd.DataFrame(grid_rows)
-    book = {s: float(table1[(table1.sigma == s) & (table1.model == "PM")].PSNR.iloc[0]) for s in P.SIGMAS}
-    return pd.DataFrame(pm_experiments({s: grid[grid.sigma == s] for s in P.SIGMAS}, book))
+    pm = table1[table1.model == "PM"]
+    book = {s: float(pm[pm.sigma == s].PSNR.iloc[0]) for s in P.SIGMAS}
+    book_ssim = {s: float(pm[pm.sigma == s].SSIM.iloc[0]) for s in P.SIGMAS} if "SSIM" in pm else None
+    return pd.DataFrame(pm_experiments({s: grid[grid.sigma == s] for s in P.SIGMAS}, book, settings, book_ssim))
 
 
 def book_psnr(table1: pd.DataFrame) -> dict[tuple[str, int], float]:
@@ -420,19 +528,26 @@ def readme_reasons(record: Mapping | None, table1: pd.DataFrame) -> dict[str, st
     ka = own[own.model == "KA"]
     ka_own = "/".join(f"{v:.2f}" for v in ka["own training loss as PSNR"])
     short = " and ".join(str(s) for s, o, r in zip(ka.sigma, ka["own training loss as PSNR"], ka.README) if o < r - 0.1)
-    out["KA"] = (f"the README's first Perona-Malik row (400b443) is the released KA's: within {worst:.2f} dB of the "
-                 f"book at every sigma; the KA checkpoints' own last training epochs scored {ka_own} dB, short of "
-                 f"the KA row at sigma {short}; no tested evaluation setting reaches it (see the KA table)")
+    out["KA"] = (f"unexplained where not reproduced: no tested change of the evaluation closes the gap (see the KA "
+                 f"tables); the KA checkpoints' own last training epochs scored {ka_own} dB, short of the KA row at "
+                 f"sigma {short}; a candidate, not tested: the README's first Perona-Malik row (400b443) lies within "
+                 f"{worst:.2f} dB of the book's released KA at every sigma")
     if record and record.get("unet", {}).get("old_training_mse"):
         old = "/".join(f"{loss_psnr(m):.2f}" for m in record["unet"]["old_training_mse"].values())
         new = "/".join(f"{v:.2f}" for v in own[own.model == "U-Net"]["own training loss as PSNR"])
         out["U-Net"] = (f"the README (2023-09-07) predates the U-Net checkpoints released on 2023-09-26; the "
                         f"replaced ones' own last training epochs scored {old} dB, the released ones' {new} dB")
     if record and record.get("pm"):
-        pm = pm_table(record["pm"]["grid"], table1)
-        out["PM"] = (f"the authors' grid holds one setting ({pm['nearest setting'].iloc[0]}) within "
-                     f"{float((pm['nearest single setting'] - pm['README']).abs().max()):.2f} dB of the README row at "
-                     "every sigma; the book's baseline is tuned per sigma")
+        pm = pm_table(record["pm"]["grid"], table1, record["pm"].get("settings"))
+        out["PM"] = (f"one setting of the authors' grid ({pm['nearest setting'].iloc[0]}), chosen after the fact to "
+                     f"sit nearest the README row, lies within "
+                     f"{float((pm['nearest single setting'] - pm['README']).abs().max()):.2f} dB of it at every sigma "
+                     "(partly explains); the book's baseline is tuned per sigma")
+        ex = pm["README example (option 1, niter 10, K 50)"]
+        if ex.notna().all():
+            out["PM"] += ("; the README's usage example (option 1, niter 10, K 50) on the same subset lies "
+                          + "/".join(f"{d:+.2f}" for d in ex - pm["README"]) + " dB from the README row (status per "
+                          "cell in the Perona-Malik tables)")
     return out
 
 
@@ -444,20 +559,105 @@ _OLD_UNET_SCOPE_RECORDED = ("its variables sit under 'unet', a training class th
                             "and head are unknown")
 
 
-def reverdict(rows: Sequence[Mapping], gaps_by_sigma: Mapping[int, float], tol: float) -> pd.DataFrame:
+def reverdict(rows: Sequence[Mapping], gaps_by_sigma: Mapping[int, float], tol: float,
+              ssim_gaps_by_sigma: Mapping[int, float] | None = None,
+              ssim_tol: float = P.TOLERANCES["ssim"][1]) -> pd.DataFrame:
     """The recorded experiment rows with their verdicts taken against the gap of the full evaluation
     (``gaps_by_sigma``: README minus the book's 500-crop mean) instead of the subset's own: a subset's mean differs
     from the full set's, its *change* is what an experiment measures. Rows marked ``undecided`` and the protocol
-    rows keep their label; ``tol``: what may remain of the gap for ``explains``. A note recorded in the old words
-    about the replaced U-Net checkpoints is given in the current ones (:data:`OLD_UNET_SCOPE`)."""
+    rows keep their label; ``tol``: what may remain of the gap for ``explains``. Rows that carry an SSIM change
+    (``SSIM change``) get their ``SSIM verdict`` the same way against ``ssim_gaps_by_sigma`` with ``ssim_tol``. A
+    note recorded in the old words about the replaced U-Net checkpoints is given in the current ones
+    (:data:`OLD_UNET_SCOPE`)."""
     out = []
     for r in rows:
         r = dict(r)
         s = int(r.get("sigma", 25))
-        if r["verdict"] != "undecided" and not r["hypothesis"].startswith("("):
+        protocol_row = r["hypothesis"].startswith("(")
+        if r["verdict"] != "undecided" and not protocol_row:
             r["verdict"] = verdict_for(gaps_by_sigma[s], float(r["change"]), tol)
-        if r["hypothesis"].startswith("("):
-            r["note"] = f"README minus the book's full run: {gaps_by_sigma[s]:+.2f} dB"
+            if ssim_gaps_by_sigma is not None and "SSIM change" in r and r["SSIM change"] is not None:
+                r["SSIM verdict"] = verdict_for(ssim_gaps_by_sigma[s], float(r["SSIM change"]), ssim_tol)
+        if protocol_row:
+            r["note"] = f"README minus the book's full run: {gaps_by_sigma[s]:+.2f} dB" + (
+                f", SSIM {ssim_gaps_by_sigma[s]:+.3f}" if ssim_gaps_by_sigma is not None and "SSIM" in r else "")
         r["note"] = str(r.get("note", "")).replace(_OLD_UNET_SCOPE_RECORDED, OLD_UNET_SCOPE)
         out.append(r)
     return pd.DataFrame(out)
+
+
+def gap_status(hypotheses: pd.DataFrame, verdict: str = "verdict") -> dict[str, str]:
+    """A gap's label from its hypotheses table (rows with ``hypothesis``, ``experiment`` and the ``verdict``
+    column): ``explained`` when some experiment explains it, else ``unexplained``; with the experiments that
+    partly explain it (a verdict that starts with "partly explains", e.g. :data:`AFTER_THE_FACT`) and those that do
+    not (ruled out). Protocol rows (hypothesis in parentheses) and rows without a verdict are left out. Returns dict status, explains, partly, ruled_out (texts, "none" if empty)."""
+    kind = hypotheses[verdict].astype(str).map(lambda v: next((k for k in VERDICTS if v.startswith(k)), ""))
+    tested = hypotheses[~hypotheses.hypothesis.str.startswith("(") & (kind != "")]
+    kind = kind[tested.index]
+
+    def names(v):
+        part = tested[kind == v]
+        return "; ".join(dict.fromkeys(f"{h} ({e})" for h, e in zip(part.hypothesis, part.experiment))) or "none"
+
+    explains = names("explains")
+    return {"status": "explained" if explains != "none" else "unexplained", "explains": explains,
+            "partly": names("partly explains"), "ruled_out": names("does not explain")}
+
+
+def ka_gap_summary(tables: Mapping[int, pd.DataFrame], table1: pd.DataFrame) -> pd.DataFrame:
+    """One row per KA README cell (sigma, metric): README, book, the gap, and its status: the README comparison's
+    verdict where the gap is within the close tolerance, else :func:`gap_status` of that sigma's hypotheses table
+    (``tables``: sigma -> :func:`reverdict` of the recorded rows), or why it is untested."""
+    rows = []
+    ka = table1[table1.model == "KA"].set_index("sigma")
+    for s in P.SIGMAS:
+        for metric, col in (("PSNR", "verdict"), ("SSIM", "SSIM verdict")):
+            pub = getattr(V.README[("KA", s)], metric.lower()).value
+            book = float(ka.loc[s, metric])
+            close = P.TOLERANCES[metric.lower()]
+            row = {"sigma": s, "metric": metric, "README": pub, "book": book, "README - book": pub - book}
+            t = tables.get(s)
+            if abs(pub - book) <= close[1]:
+                row.update(status="no gap (" + ("reproduced" if abs(pub - book) <= close[0] else "close") + ")",
+                           **{"partly explains": "", "ruled out": ""})
+            elif t is None or col not in t:
+                row.update(status="untested: " + ("no recorded experiments at this sigma" if t is None else
+                                                  "the recorded experiments predate SSIM"),
+                           **{"partly explains": "", "ruled out": ""})
+            else:
+                st = gap_status(t, col)
+                row.update(status=st["status"] if st["status"] == "unexplained" else f"explained by {st['explains']}",
+                           **{"partly explains": st["partly"], "ruled out": st["ruled_out"]})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pm_gap_summary(pm: pd.DataFrame) -> pd.DataFrame:
+    """One row per Perona–Malik README cell (sigma, metric) from :func:`pm_table`: README, book, the gap, and its
+    status from the README's usage example and the grid setting chosen after the fact (:func:`gap_status`)."""
+    rows = []
+    for r in pm.to_dict("records"):
+        s = r["sigma"]
+        for metric in ("PSNR", "SSIM"):
+            pub, book = ((r["README"], r["book (tuned)"]) if metric == "PSNR"
+                         else (r.get("README SSIM"), r.get("book SSIM (tuned)")))
+            if pub is None or book is None:
+                continue
+            close = P.TOLERANCES[metric.lower()]
+            row = {"sigma": s, "metric": metric, "README": pub, "book": book, "README - book": pub - book}
+            if abs(pub - book) <= close[1]:
+                row.update(status="no gap (" + ("reproduced" if abs(pub - book) <= close[0] else "close") + ")",
+                           **{"partly explains": "", "ruled out": ""})
+            else:
+                prefix = "verdict: " if metric == "PSNR" else "SSIM verdict: "
+                t = pd.DataFrame([
+                    {"hypothesis": "the README's usage example", "experiment": "option 1, niter 10, K 50",
+                     "verdict": r.get(prefix + "README example", "")},
+                    {"hypothesis": "one setting for every sigma",
+                     "experiment": f"{r['nearest setting']}, chosen after the fact",
+                     "verdict": r.get(prefix + "nearest single setting", "")}])
+                st = gap_status(t)
+                row.update(status=st["status"] if st["status"] == "unexplained" else f"explained by {st['explains']}",
+                           **{"partly explains": st["partly"], "ruled out": st["ruled_out"]})
+            rows.append(row)
+    return pd.DataFrame(rows)
