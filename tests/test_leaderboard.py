@@ -470,23 +470,20 @@ def test_every_finding_has_a_rule_stated_as_data():
     assert all(d["rule"] and "tolerance" in d for d in stored)
 
 
-@pytest.mark.parametrize("gain, spread, verdict", [(0.3, 0.0, "holds"), (-0.3, 0.0, "does not hold"),
-                                                   (0.0, 1.0, "partly holds")])
-def test_uncertified_beats_certified_flips_on_the_intervals_sign(gain, spread, verdict):
-    scores = _group_scores("tnrd", "own", gain, spread)
-    board = _board([("tnrd", "PDE, learned", "empirical", 2_000), ("own", "PDE, learned", "certificate", 1_500)])
-    found = {c.rule: c for c in analysis.findings(scores, board, "medium", 500)}
-    claim = found[analysis.RULES["uncertified beats certified"].rule]
-    assert claim.verdict == verdict, claim.reason
+GROUP_FINDINGS = {  # rule -> the better group's entry, the other group's entry (family, stability, parameters)
+    "uncertified beats certified": (("tnrd", "PDE, learned", "empirical", 2_000), ("own", "PDE, learned", "certificate", 1_500)),
+    "learned beats tuned": (("tnrd", "PDE, learned", "empirical", 2_000), ("perona-malik-tuned", "PDE, tuned", "certificate", 2)),
+}
 
 
+@pytest.mark.parametrize("rule", sorted(GROUP_FINDINGS))
 @pytest.mark.parametrize("gain, spread, verdict", [(0.3, 0.0, "holds"), (-0.3, 0.0, "does not hold"),
                                                    (0.0, 1.0, "partly holds")])
-def test_learned_beats_tuned_flips_on_the_intervals_sign(gain, spread, verdict):
-    scores = _group_scores("tnrd", "perona-malik-tuned", gain, spread)
-    board = _board([("tnrd", "PDE, learned", "empirical", 2_000), ("perona-malik-tuned", "PDE, tuned", "certificate", 2)])
-    found = {c.rule: c for c in analysis.findings(scores, board, "medium", 500)}
-    claim = found[analysis.RULES["learned beats tuned"].rule]
+def test_group_findings_flip_on_the_intervals_sign(rule, gain, spread, verdict):
+    first, second = GROUP_FINDINGS[rule]
+    scores = _group_scores(first[0], second[0], gain, spread)
+    found = {c.rule: c for c in analysis.findings(scores, _board([first, second]), "medium", 500)}
+    claim = found[analysis.RULES[rule].rule]
     assert claim.verdict == verdict, claim.reason
 
 
