@@ -133,6 +133,18 @@ def test_reverdict_judges_ssim_changes_against_the_full_ssim_gap():
     assert none["SSIM verdict"].iloc[1] == "does not explain"
 
 
+def test_other_crop_positions_measure_the_spread_and_never_explain_a_gap():
+    rows = [{"sigma": 15, "hypothesis": "(book protocol on these crops)", "experiment": "base", "change": 0.0,
+             "verdict": "", "SSIM": 0.7, "SSIM change": 0.0, "SSIM verdict": "", "note": ""},
+            {"sigma": 15, "hypothesis": "crop positions", "experiment": "other crops", "change": 0.9,
+             "verdict": "explains", "SSIM": 0.75, "SSIM change": 0.05, "SSIM verdict": "explains", "note": ""}]
+    out = G.reverdict(rows, {15: 0.94}, 0.5, {15: 0.053}, 0.05)  # the change alone would explain both gaps
+    assert out.verdict.iloc[1] == out["SSIM verdict"].iloc[1] == G.SPREAD_ROWS["crop positions"]
+    assert G.gap_status(out)["status"] == G.gap_status(out, "SSIM verdict")["status"] == "unexplained"
+    rows[1]["hypothesis"] = "crop size"  # the same change from a protocol hypothesis does explain
+    assert G.reverdict(rows, {15: 0.94}, 0.5, {15: 0.053}, 0.05).verdict.iloc[1] == "explains"
+
+
 def test_gap_status_is_unexplained_unless_an_experiment_explains():
     t = pd.DataFrame([{"hypothesis": "(book protocol on these crops)", "experiment": "base", "verdict": ""},
                       {"hypothesis": "padding", "experiment": "no padding", "verdict": "does not explain"},

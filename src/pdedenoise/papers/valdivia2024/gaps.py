@@ -559,6 +559,11 @@ _OLD_UNET_SCOPE_RECORDED = ("its variables sit under 'unet', a training class th
                             "and head are unknown")
 
 
+#: experiments that measure how much the subset's mean moves with the crops drawn, not a cause of a gap: the same
+#: images at other positions change the content scored, and FoE-S matches the README on the book's crops
+SPREAD_ROWS = {"crop positions": "the subset's spread, not a cause"}
+
+
 def reverdict(rows: Sequence[Mapping], gaps_by_sigma: Mapping[int, float], tol: float,
               ssim_gaps_by_sigma: Mapping[int, float] | None = None,
               ssim_tol: float = P.TOLERANCES["ssim"][1]) -> pd.DataFrame:
@@ -568,13 +573,17 @@ def reverdict(rows: Sequence[Mapping], gaps_by_sigma: Mapping[int, float], tol: 
     rows keep their label; ``tol``: what may remain of the gap for ``explains``. Rows that carry an SSIM change
     (``SSIM change``) get their ``SSIM verdict`` the same way against ``ssim_gaps_by_sigma`` with ``ssim_tol``. A
     note recorded in the old words about the replaced U-Net checkpoints is given in the current ones
-    (:data:`OLD_UNET_SCOPE`)."""
+    (:data:`OLD_UNET_SCOPE`). Rows of :data:`SPREAD_ROWS` say what they measure instead of a verdict."""
     out = []
     for r in rows:
         r = dict(r)
         s = int(r.get("sigma", 25))
         protocol_row = r["hypothesis"].startswith("(")
-        if r["verdict"] != "undecided" and not protocol_row:
+        if r["hypothesis"] in SPREAD_ROWS:  # measures the estimate, never a cause
+            r["verdict"] = SPREAD_ROWS[r["hypothesis"]]
+            if "SSIM verdict" in r:
+                r["SSIM verdict"] = SPREAD_ROWS[r["hypothesis"]]
+        elif r["verdict"] != "undecided" and not protocol_row:
             r["verdict"] = verdict_for(gaps_by_sigma[s], float(r["change"]), tol)
             if ssim_gaps_by_sigma is not None and "SSIM change" in r and r["SSIM change"] is not None:
                 r["SSIM verdict"] = verdict_for(ssim_gaps_by_sigma[s], float(r["SSIM change"]), ssim_tol)
