@@ -1,6 +1,7 @@
 """Chapter 1's gap experiments: the verdict rule, the final time that matches an entry, the summary."""
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -99,3 +100,24 @@ def test_recorded_gap_rows_read_as_prose():
     assert not [r for r in shown if r["hypothesis"] == G.ENTRY_TIME and r["verdict"] == "explains"]
     unmatched = sum("T = nan" in r["experiment"] or r["experiment"].startswith("no T in") for r in rec["rows"])
     assert sum(r["experiment"].startswith("no T in") for r in shown) == unmatched
+
+
+def test_one_image_variant_serves_a_whole_row():
+
+    def rows(gap, pub, values):
+        out = [{"gap": gap, "published": pub, "hypothesis": "(chapter's protocol)", "experiment": "base",
+                "PSNR": pub - 3.0, "verdict": ""}]
+        for exp, (psnr, verdict) in values.items():
+            out.append({"gap": gap, "published": pub, "hypothesis": "image variant / resolution", "experiment": exp,
+                        "PSNR": psnr, "verdict": verdict})
+        return out
+
+    data = (rows("Barbara, rho = 1", 25.0, {"A": (25.1, "explains"), "B": (25.3, "explains")})
+            + rows("Barbara, rho = 2", 24.0, {"A": (24.2, "explains"), "B": (22.5, "partly explains")})
+            + rows("Barbara, rho = 8", 23.0, {"A": (22.0, "partly explains"), "B": (23.1, "explains")}))
+    out = G.one_variant_per_image(pd.DataFrame(data))
+    b8 = out[(out.gap == "Barbara, rho = 8") & (out.experiment == "B")].verdict.iloc[0]
+    assert b8 == G.OTHER_VARIANT  # A explains two entries of the row, B one: B may not explain an entry alone
+    summary = G.gap_summary(data).set_index("gap").status
+    assert summary["Barbara, rho = 1"].startswith("explained by: A") and "B (" not in summary["Barbara, rho = 1"]
+    assert summary["Barbara, rho = 8"].startswith("partly explained")
