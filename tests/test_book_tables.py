@@ -124,3 +124,19 @@ def test_a_smoke_run_collapses_its_tables_and_figures_until_the_recorded_run():
         assert "<details" not in book.table(df).text  # the recorded run is shown open
     finally:
         book.recorded_run(None, "ci")
+
+
+def test_a_recorded_figure_is_shown_only_where_its_text_stays_readable(tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    def png(name, width, text_px=None):
+        info = PngImagePlugin.PngInfo()
+        if text_px is not None:
+            info.add_text(book.TEXT_PX_KEY, str(text_px))
+        Image.new("L", (width, 100), 200).save(tmp_path / name, pnginfo=info)
+        return tmp_path / name
+
+    assert book.recorded_figure(png("page.png", 640)) is not None  # the book's size: 9 pt at 90 dpi, unscaled
+    assert book.recorded_figure(png("old.png", 1175)) is None  # an older run's wider figure: 6.6 px as shown
+    assert book.recorded_figure(png("big_text.png", 1175, 20.0)) is not None  # 11.7 px as shown
+    assert book.recorded_figure(png("small_text.png", 600, 8.0)) is None

@@ -27,6 +27,20 @@ def test_stored_without_outputs_and_parameterised(path):
     assert "save = False" in params[0].source, "opened interactively, a notebook writes no results"
 
 
+#: how a page keeps its code out of the reader's way (shown behind a toggle, or left out)
+HIDDEN = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem != "00_solvers"], ids=lambda p: p.stem)
+def test_a_chapter_shows_no_code_unasked(path):
+    """Only the solvers' tutorial shows its code; every chapter's code sits behind a toggle (heavy code lives in the
+    package), so no plotting call or LaTeX in a string reaches the page's text."""
+    nb = nbformat.read(path, as_version=4)
+    shown = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             and not (HIDDEN | {"parameters"}) & set(c.metadata.get("tags", []))]
+    assert not shown, f"code cells {shown} of {path.name} are shown on the page: tag them hide-input"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_at_ci_scale(path, executed_book):

@@ -96,6 +96,25 @@ def figure_png(fig) -> str | None:
     return base64.b64encode(_png_bytes(fig)).decode("ascii")
 
 
+#: the smallest text a page may show (px), the browser test's limit
+MIN_TEXT_PX = 9.0
+
+
+def recorded_figure(path) -> "object | None":
+    """A figure a recorded run saved (a PNG), ready to display, or None when the page would show its smallest text
+    under :data:`MIN_TEXT_PX`: its recorded text height (:data:`TEXT_PX_KEY`, else the book's 9 pt at 90 dpi)
+    scaled to the text column (:data:`PAGE_WIDTH_PX`). Figures saved at another size by an older run are None."""
+    from IPython.display import Image as _Image
+    from PIL import Image
+
+    with Image.open(path) as im:
+        width, recorded = im.width, im.info.get(TEXT_PX_KEY)
+    text = float(recorded) if recorded else MIN_FONT_PT * DPI / 72
+    if text * min(1.0, PAGE_WIDTH_PX / width) < MIN_TEXT_PX - 0.05:
+        return None
+    return _Image(filename=str(path))
+
+
 def show(fig, save_as=None) -> None:
     """Show a figure; with ``save_as`` (a path) also keep a PNG copy (the figures of recorded runs), which records
     its smallest text like the page's copy. Inside a smoke run (:func:`smoke_run`) the figure is shown collapsed
