@@ -37,6 +37,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from pdedenoise import book
 from pdedenoise.checkout import repo_root
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -51,7 +52,7 @@ MISSING = [what for what, ok in (("chromium (apt-get install chromium)", CHROMIU
 needs_browser = pytest.mark.skipif(bool(MISSING), reason=f"browser test skipped: no {' and no '.join(MISSING)}")
 
 #: smallest rendered text of a figure (px)
-MIN_TEXT_PX = 9.0
+MIN_TEXT_PX = book.MIN_TEXT_PX
 ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:work|home|root|tmp|Users|mnt|srv|var/folders)/[\w.-]|[A-Z]:\\\\?Users")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)")
 NOT_A_NUMBER = re.compile(r"(?<![\w.-])[-−]?(nan|inf|infinity)(?![\w-])", re.I)
@@ -111,18 +112,6 @@ _PROSE_JS = """() => {
 }"""
 
 
-def _png_text_px(path) -> float:
-    """The smallest text (px) a PNG (a path or a file object) records (:data:`pdedenoise.book.TEXT_PX_KEY`), else
-    the book's 9 pt at 90 dpi."""
-    from PIL import Image
-
-    from pdedenoise import book
-
-    with Image.open(path) as im:
-        recorded = getattr(im, "text", {}).get(book.TEXT_PX_KEY)
-    return float(recorded) if recorded else book.MIN_FONT_PT * book.DPI / 72
-
-
 def _downloads(page_file: Path, html_root: Path) -> list[Path]:
     """The page's source as offered for download (``_sources/...``) and any notebook next to it."""
     rel = page_file.relative_to(html_root).with_suffix("")
@@ -158,7 +147,7 @@ def page_problems(browser, page_file: Path, html_root: Path, code_keys=None, set
             source, name = Path(unquote(url.path)), Path(url.path).name
         else:
             continue
-        px = _png_text_px(source) * im["shown"] / im["natural"]
+        px = book.png_text_px(source) * im["shown"] / im["natural"]
         if px < MIN_TEXT_PX - 0.05:
             problems.append(f"figure {name}: smallest text {px:.1f} px as shown "
                             f"({im['natural']} px wide shown at {im['shown']:.0f})")

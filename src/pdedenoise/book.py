@@ -100,6 +100,16 @@ def figure_png(fig) -> str | None:
 MIN_TEXT_PX = 9.0
 
 
+def png_text_px(path) -> float:
+    """The smallest text (px) a PNG (a path or a file object) records (:data:`TEXT_PX_KEY`), else the book's 9 pt at
+    90 dpi."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        recorded = getattr(im, "text", {}).get(TEXT_PX_KEY)
+    return float(recorded) if recorded else MIN_FONT_PT * DPI / 72
+
+
 def recorded_figure(path) -> "object | None":
     """A figure a recorded run saved (a PNG), ready to display, or None when the page would show its smallest text
     under :data:`MIN_TEXT_PX`: its recorded text height (:data:`TEXT_PX_KEY`, else the book's 9 pt at 90 dpi)
@@ -108,9 +118,8 @@ def recorded_figure(path) -> "object | None":
     from PIL import Image
 
     with Image.open(path) as im:
-        width, recorded = im.width, im.info.get(TEXT_PX_KEY)
-    text = float(recorded) if recorded else MIN_FONT_PT * DPI / 72
-    if text * min(1.0, PAGE_WIDTH_PX / width) < MIN_TEXT_PX - 0.05:
+        width = im.width
+    if png_text_px(path) * min(1.0, PAGE_WIDTH_PX / width) < MIN_TEXT_PX - 0.05:
         return None
     return _Image(filename=str(path))
 
@@ -146,13 +155,18 @@ def _collapsed(body: str, what: str | None = None) -> str:
     if not _SMOKE["on"]:
         return body
     if what and what != "figure":
-        from .labels import table_label
-
-        head, sep, tail = str(what).rpartition(": ")
-        what = head + sep + str(table_label(tail))
+        what = _caption_text(what)
     what = f": {html.escape(_words(str(what)))}" if what else ""
     return (f'<details class="pde-smoke" style="margin: 0.4em 0;"><summary style="color: #6c757d; cursor: pointer;">'
             f'{html.escape(_SMOKE["label"])}{what} (click to show)</summary>{body}</details>')
+
+
+def _caption_text(caption) -> str:
+    """A caption as shown: a table key, alone or after a prefix ("medium: table3"), becomes its label."""
+    from .labels import table_label
+
+    head, sep, tail = str(caption).rpartition(": ")
+    return head + sep + str(table_label(tail))
 
 
 def _provenance_text(record: Mapping) -> str:
@@ -343,7 +357,7 @@ def _relabel(df: pd.DataFrame) -> pd.DataFrame:
 def _styled(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, caption: str | None = None,
             index: bool = False, missing: str | Mapping[str, str] | None = None, transpose: bool = True):
     """The Styler of :func:`table` and the footnotes it needs: ``(styler, [note, ...])``."""
-    from .labels import label, table_label
+    from .labels import label
 
     t = df.copy()
     named = any(n is not None for n in t.index.names)
@@ -375,9 +389,8 @@ def _styled(df: pd.DataFrame, precision: int | Mapping[str, int] | None = 2, cap
     t = _relabel(t)
     formatters = {new: formatters[old] for old, new in zip(formatters, t.columns)}
     sty = t.style.set_table_styles(_CELL + [_FIRST]).format(formatters).format_index(_plain, axis=1)
-    if caption:  # a table key, alone or after a prefix ("medium: table3"), becomes its label
-        head, sep, tail = str(caption).rpartition(": ")
-        sty = sty.set_caption(head + sep + str(table_label(tail)))
+    if caption:
+        sty = sty.set_caption(_caption_text(caption))
     return sty.hide(axis="index"), notes
 
 
