@@ -24,18 +24,16 @@ import time
 from pdedenoise import notebooks
 from pdedenoise.results import git_commit, load_results, results_dir, write_json_atomic
 
-#: the chapters whose medium record the book reads, and the record each notebook writes
-CHAPTERS = {"01_heat_pinn": "01_heat_pinn", "02_cross_diffusion": "02_cross_diffusion",
-            "03_learned_diffusivities": "03_learned_diffusivities", "04_diffnet": "04_diffnet",
-            "05_leaderboard": "05_leaderboard"}
+#: the chapter notebooks whose medium record (of the same name) the book reads
+CHAPTERS = ("01_heat_pinn", "02_cross_diffusion", "03_learned_diffusivities", "04_diffnet", "05_leaderboard")
 MANIFEST = "_recording"
 
 
 def recorded_commits() -> dict[str, str | None]:
     """The commit of each chapter's medium record (None: not recorded)."""
     out = {}
-    for name, record in CHAPTERS.items():
-        rec = load_results(record, "medium")
+    for name in CHAPTERS:
+        rec = load_results(name, "medium")
         out[name] = None if rec is None else (rec.get("provenance") or {}).get("commit")
     return out
 
