@@ -138,3 +138,30 @@ def test_claims_payload_stores_each_claim_with_its_rule_and_tolerance():
     assert records.predates_rules([old]) and not records.predates_rules(payload)
     with pytest.raises(ValueError):
         records.claims_payload([{**old, "verdict": "holds mostly"}])
+
+
+def test_two_recording_processes_of_one_commit_keep_each_others_chapters(tmp_path, monkeypatch):
+    # record_medium may run one process per core (--only 01 02 03 beside --only 04 05); each writes the manifest
+    # after each chapter, so a chapter written by the other process in the meantime must survive.
+    import importlib.util
+    import pathlib
+    spec = importlib.util.spec_from_file_location(
+        "record_medium", pathlib.Path(__file__).parents[1] / "tools" / "record_medium.py")
+    rm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rm)
+    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path))
+    path = results.results_dir("medium") / "_recording.json"
+    a = {"commit": "c1", "started": "2026-01-01T00:00:00+00:00", "chapters": {}}
+    b = {"commit": "c1", "started": "2026-01-01T00:00:05+00:00", "chapters": {}}
+    a = rm._merged(a, "c1", "01_heat_pinn", {"seconds": 1.0})
+    results.write_json_atomic(path, a)
+    b = rm._merged(b, "c1", "04_diffnet", {"seconds": 2.0})
+    results.write_json_atomic(path, b)
+    a = rm._merged(a, "c1", "02_cross_diffusion", {"seconds": 3.0})
+    results.write_json_atomic(path, a)
+    on_disk = json.loads(path.read_text())
+    assert set(on_disk["chapters"]) == {"01_heat_pinn", "04_diffnet", "02_cross_diffusion"}
+    assert on_disk["started"] == "2026-01-01T00:00:00+00:00"
+    # a manifest of another commit is not merged
+    other = rm._merged({"commit": "c2", "started": "x", "chapters": {}}, "c2", "05_leaderboard", {"seconds": 4.0})
+    assert set(other["chapters"]) == {"05_leaderboard"}

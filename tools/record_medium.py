@@ -12,6 +12,7 @@ a worktree beside the data folder, and copy ``results/medium`` into the main che
 
     git worktree add ../record <commit> && cd ../record && make env
     PDEDENOISE_NUM_THREADS=1 .venv/bin/python -u tools/record_medium.py
+    # or one process per core, e.g. --only 01 02 03 beside --only 04 05 (the manifest merges both)
     .venv/bin/python tools/record_medium.py --check
 """
 from __future__ import annotations
@@ -36,6 +37,18 @@ def recorded_commits() -> dict[str, str | None]:
         rec = load_results(name, "medium")
         out[name] = None if rec is None else (rec.get("provenance") or {}).get("commit")
     return out
+
+
+def _merged(manifest: dict, commit: str, name: str | None = None, entry: dict | None = None) -> dict:
+    """``manifest`` with the chapters that another process of the same commit wrote meanwhile (two processes may
+    record different chapters side by side, one per core), and ``name``'s ``entry`` if given."""
+    on_disk = load_results(MANIFEST, "medium") or {}
+    if on_disk.get("commit") == commit:
+        manifest["chapters"] = {**on_disk.get("chapters", {}), **manifest["chapters"]}
+        manifest["started"] = min(manifest["started"], on_disk.get("started", manifest["started"]))
+    if name is not None:
+        manifest["chapters"][name] = entry
+    return manifest
 
 
 def _now() -> str:
@@ -79,10 +92,11 @@ def main(argv=None) -> int:
         except RuntimeError as exc:
             print(f"[record] {name} failed: {exc}", file=sys.stderr)
             return 1
-        manifest["chapters"][name] = {"started": start, "finished": _now(),
-                                      "seconds": round(time.perf_counter() - t0, 1)}
+        entry = {"started": start, "finished": _now(), "seconds": round(time.perf_counter() - t0, 1)}
+        manifest = _merged(manifest, commit, name, entry)
         write_json_atomic(path, manifest)
     done = recorded_commits()
+    manifest = _merged(manifest, commit)
     manifest["complete"] = all(done[n] == commit for n in CHAPTERS)
     write_json_atomic(path, manifest)
     print(f"[record] {sum(c == commit for c in done.values())} of {len(CHAPTERS)} chapters recorded at {commit}",
