@@ -190,3 +190,50 @@ def test_pm_readme_example_and_ssim_from_recorded_settings():
     assert pm["README example (option 1, niter 10, K 50)"].notna().all()
     assert set(pm["SSIM verdict: README example"]) == {"explains"}  # the book's SSIM is the README's here
     assert set(pm["SSIM verdict: nearest single setting"]) == {"does not explain"}
+
+
+def _provenance_case(ka_off_first=0.0, pm_above=False, own_short=0.6, ka_ssim_off=0.0):
+    """A Table 1 whose KA sits ``ka_off_first`` dB from the README's first 'Perona-Malik' row (its SSIM
+    ``ka_ssim_off`` from it), whose PM is 2 dB below that row (or on it, ``pm_above``), and own-training rows
+    ``own_short`` dB below the KA row."""
+    rows = []
+    for s in P.SIGMAS:
+        first = V.README_FIRST_PM[s]
+        rows.append({"sigma": s, "model": "KA", "PSNR": first.psnr.value + ka_off_first,
+                     "SSIM": first.ssim.value + ka_ssim_off})
+        rows.append({"sigma": s, "model": "PM", "PSNR": first.psnr.value - (0.0 if pm_above else 2.0), "SSIM": 0.5})
+    own = pd.DataFrame([{"model": "KA", "sigma": s, "own training loss as PSNR": V.README[("KA", s)].psnr.value - own_short}
+                        for s in P.SIGMAS])
+    return pd.DataFrame(rows), own
+
+
+@pytest.mark.parametrize("case, verdict", [
+    ({}, "explains"),
+    ({"ka_off_first": 0.6}, "does not explain"),           # the released KA is not the first row (PSNR)
+    ({"ka_ssim_off": 0.06}, "does not explain"),           # ... nor in SSIM
+    ({"pm_above": True}, "partly explains"),               # Perona-Malik could have given that row
+    ({"own_short": 0.05}, "partly explains"),              # the checkpoints' own training reached the KA row
+])
+def test_ka_provenance_verdict_flips_with_each_prediction(case, verdict):
+    table1, own = _provenance_case(**case)
+    test = G.ka_provenance(table1, own)
+    assert list(test.prediction) == list(G.KA_PROVENANCE_RULE)
+    assert G.ka_provenance_verdict(test) == verdict
+    # just inside the 'close' tolerance the first prediction still holds
+    table1, own = _provenance_case(ka_off_first=0.49)
+    assert G.ka_provenance(table1, own).holds.iloc[0] == "yes"
+
+
+def test_ka_gap_summary_uses_the_provenance_verdict_only_where_no_evaluation_change_explains():
+    table1 = _table({("KA", 15): -1.0, ("KA", 25): -1.2})
+    ruled_out = pd.DataFrame([{"sigma": 15, "hypothesis": "padding", "experiment": "no padding", "PSNR": 0.0,
+                               "change": 0.0, "verdict": "does not explain"}])
+    tables = {15: ruled_out}
+    plain = G.ka_gap_summary(tables, table1)
+    psnr = plain[plain.metric == "PSNR"].set_index("sigma").status
+    assert psnr[15] == "unexplained" and psnr[25].startswith("untested") and psnr[50].startswith("no gap")
+    tested = G.ka_gap_summary(tables, table1, provenance="explains")
+    psnr = tested[tested.metric == "PSNR"].set_index("sigma")
+    assert psnr.status[15].startswith("explained by a tested hypothesis") and psnr.status[50].startswith("no gap")
+    assert psnr.loc[15, "ruled out"] == "padding (no padding)"
+    assert G.ka_gap_summary(tables, table1, provenance="partly explains").equals(plain)
