@@ -522,3 +522,60 @@ def test_a_recorded_board_ranks_no_failed_entry():
     assert marked.method.iloc[-1] == "foe-m"
     assert "foe-m" not in set(near.method) and "foe-m" not in set(near["next"].dropna())
     assert (near.PSNR > 0).all()
+
+
+def test_published_anchors_carry_source_stability_and_the_checkpoints_parameter_count():
+    from pdedenoise.leaderboard import published as PUB
+
+    table = PUB.anchor_table()
+    assert list(table.method) == list(PUB.ANCHORS)
+    assert table.source.str.len().min() > 20 and table.stability.str.len().min() > 5
+    # the stability words are the board's own (methods module docstring)
+    assert all(s.split(" (")[0] in ("certificate", "empirical", "not a PDE") for s in table.stability)
+    # WCRR-NN / CRR-NN: the released checkpoints hold 13,763 numbers (their config says so too)
+    assert PUB.RIDGE_PARAMETERS == 13_763
+    # the strongest stable small model sits below TNRD 7x7 and above its convex counterpart at sigma 25
+    b = PUB.BSD68
+    assert b["CRR-NN (published)"][25] < b["WCRR-NN (published)"][25] < b["TNRD (published)"][25]
+    assert table["PSNR BSD68 s50"].isna().sum() == 3  # TNRD 5x5, WCRR-NN, CRR-NN: no sigma-50 number published
+
+
+def _price_record(l2_gain: float, mp_gain: float, mp_complete: bool = True, mp_params: int = 2584):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = list(28 + rng.normal(0, 1.5, 68))
+    noise = lambda: rng.normal(0, 0.05, 68)
+
+    def job(cls, params, gain, complete=True):
+        return {"class": cls, "budget": "2.6k", "parameters": params, "phases": [{"seconds": 1.0}],
+                "complete": complete, "BSD68 PSNR": list(np.add(base, gain) + noise()) if complete else None}
+
+    from pdedenoise.leaderboard import price
+    return {"protocol": {"steps": 2000}, "jobs": {
+        "none:2.6k": job(price.UNCERTIFIED, 2565, 0.0), "l2:2.6k": job("l2 non-expansive stages", 2608, l2_gain),
+        "mp:2.6k": job("maximum principle", mp_params, mp_gain, mp_complete)}}
+
+
+@pytest.mark.parametrize("l2, mp, expected", [(-0.5, -1.4, "holds"), (-0.5, +0.3, "partly holds"),
+                                              (+0.2, +0.3, "does not hold"), (-0.5, 0.0, "partly holds")])
+def test_price_of_stability_verdict_flips_with_the_intervals(l2, mp, expected):
+    from pdedenoise.leaderboard import price
+
+    (claim,) = price.verdicts(_price_record(l2, mp), resamples=2000)
+    assert claim.verdict == expected and claim.rule == price.RULE.rule
+    assert "97.5 % intervals (Bonferroni over 2)" in claim.reason
+
+
+def test_price_of_stability_is_untested_while_a_job_runs_or_the_sizes_differ():
+    from pdedenoise.leaderboard import price
+
+    (claim,) = price.verdicts(_price_record(-0.5, -1.4, mp_complete=False), resamples=200)
+    assert claim.verdict == "untested at this scale" and "maximum principle" in claim.reason
+    (claim,) = price.verdicts(_price_record(-0.5, -1.4, mp_params=9000), resamples=200)
+    assert claim.verdict == "untested at this scale" and "3.5x" in claim.reason
+    table = price.jobs_table(_price_record(-0.5, -1.4, mp_complete=False))
+    assert list(table["class"])[0] == price.UNCERTIFIED and list(table.finished) == ["yes", "yes", "no"]
+    assert math.isnan(table["PSNR BSD68 s25"].iloc[2])
+    fig = price.figure(table, {"WCRR-NN": (13763, 28.68, "certificate (weakly convex)"), "BM3D": (0, 28.57, "x")})
+    assert len(fig.axes[0].lines) >= 2  # two finished classes (one point each) and BM3D's level
