@@ -113,15 +113,20 @@ def test_scoreboard_says_at_which_commit_and_date_each_recording_was_made(tmp_pa
     assert list(frame.file) == ["01_a.json", "02_b.json"]  # ci results are no recording
     assert list(frame.commit) == ["abc1234", "abc1234"] and list(frame.date) == ["2026-11-21", "2026-11-22"]
     assert list(frame.claims) == ["without rule and tolerance", "with rule and tolerance"]
-    assert scoreboard.one_commit_line(frame) == "recorded at one commit: yes (commit abc1234, 2 files)"
+    assert scoreboard.one_commit_line(frame) == "chapter records at one commit: yes (commit abc1234, 2 files)"
     assert {r["name"]: r["predates_rules"] for r in scoreboard.collect(tmp_path) if r["scale"] == "medium"} == \
         {"01_a": True, "02_b": False}
     _record(tmp_path, "medium", "04_d", "def5678-dirty", "2026-12-02T00:00:00+00:00")
     _record(tmp_path, "medium", "05_e", "abc1234", "2026-12-02T00:00:00+00:00")
     frame = scoreboard.recordings(tmp_path)
+    # files without claims are experiment records (gap experiments, probes, long runs), counted beside
     assert scoreboard.one_commit_line(frame) == \
-        "recorded at one commit: no (2 commits: abc1234: 3 files, def5678-dirty: 1 file)"
-    assert scoreboard.one_commit_line(frame, "full") == "recorded at one commit: no recordings"
+        "chapter records at one commit: yes (commit abc1234, 2 files); 2 experiment records at 2 commits"
+    _record(tmp_path, "medium", "07_g", "def5678", "2026-12-02T00:00:00+00:00", [new])
+    assert scoreboard.one_commit_line(scoreboard.recordings(tmp_path)) == ("chapter records at one commit: no (2 "
+                                                                           "commits: abc1234: 2 files, def5678: 1 "
+                                                                           "file); 2 experiment records at 2 commits")
+    assert scoreboard.one_commit_line(frame, "full") == "no recordings"
     (tmp_path / "medium" / "06_f.json").write_text("{not json")
     frame = scoreboard.recordings(tmp_path)
     assert frame.set_index("file").claims["06_f.json"].startswith("unreadable")

@@ -153,16 +153,29 @@ def recordings(root=None) -> pd.DataFrame:
 
 
 def one_commit_line(frame: pd.DataFrame, scale: str = "medium") -> str:
-    """Whether every recording of ``scale`` in :func:`recordings` was made at one commit, as one line:
-    ``"recorded at one commit: yes (commit abc1234, 6 files)"`` or ``"recorded at one commit: no (2 commits:
-    abc1234: 3 files, def5678: 1 file)"`` (most files first); ``"recorded at one commit: no recordings"`` when there
-    are none."""
+    """Whether the chapter records of ``scale`` in :func:`recordings` (the files with claims) were made at one
+    commit, as one line, with the experiment records beside them (gap experiments, probes, long runs: files
+    without claims of their own, each with its own commit in the table): ``"chapter records at one commit: yes
+    (commit abc1234, 5 files); 9 experiment records at 4 commits"``, or ``"chapter records at one commit: no (2
+    commits: abc1234: 3 files, def5678: 1 file)"`` (most files first); ``"no recordings"`` when there are
+    none."""
     rows = frame[frame.scale == scale] if not frame.empty else frame
     if rows.empty:
-        return "recorded at one commit: no recordings"
-    counts = rows.commit.value_counts(sort=False)
-    counts = counts.iloc[sorted(range(len(counts)), key=lambda i: (-counts.iloc[i], counts.index[i]))]
-    if len(counts) == 1:
-        return f"recorded at one commit: yes (commit {counts.index[0]}, {len(rows)} files)"
-    parts = ", ".join(f"{c}: {n} file{'s' if n != 1 else ''}" for c, n in counts.items())
-    return f"recorded at one commit: no ({len(counts)} commits: {parts})"
+        return "no recordings"
+    chapters = rows[rows.claims.isin(["with rule and tolerance", "without rule and tolerance"])]
+    others = rows.drop(chapters.index)
+    if chapters.empty:
+        line = "chapter records: none"
+    else:
+        counts = chapters.commit.value_counts(sort=False)
+        counts = counts.iloc[sorted(range(len(counts)), key=lambda i: (-counts.iloc[i], counts.index[i]))]
+        if len(counts) == 1:
+            line = f"chapter records at one commit: yes (commit {counts.index[0]}, {len(chapters)} files)"
+        else:
+            parts = ", ".join(f"{c}: {n} file{'s' if n != 1 else ''}" for c, n in counts.items())
+            line = f"chapter records at one commit: no ({len(counts)} commits: {parts})"
+    if len(others):
+        n = others.commit.nunique()
+        line += (f"; {len(others)} experiment record{'s' if len(others) != 1 else ''} at {n} "
+                 f"commit{'s' if n != 1 else ''}")
+    return line
