@@ -318,3 +318,56 @@ def test_exp3_noise_margins_get_hypotheses_and_the_rest_is_unexplained():
     assert t[("inverse, 1% noise", "too little training")] == "explains"
     assert t[("inverse, 1% noise", "what remains")] == "explained"
     assert t[("inverse, 0.1% noise", "too little training")] == "untested"
+
+
+def test_exp3_gap_recording_continues_after_a_kill_and_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    # the Exp. 3 gap tool keeps each training run's numbers as soon as the run ends; a second call after a kill
+    # trains only the runs not yet kept and writes the same record as one uninterrupted call
+    import importlib.util
+    import json
+
+    from pdedenoise.checkout import repo_root
+    from pdedenoise.papers.arridge2020 import analysis, protocol
+
+    spec = importlib.util.spec_from_file_location("record_diffnet_exp3_gaps",
+                                                  repo_root() / "tools" / "record_diffnet_exp3_gaps.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setitem(protocol.SCALES, "medium", {**protocol.SCALES["medium"], "crop": 16, "n_train": 16,
+                                                    "n_test": 4, "epochs": 1})
+    real, calls = analysis.train_and_test, []
+
+    def counted(*a, **kw):
+        calls.append(kw["desc"])
+        if len(calls) == kill_at:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(analysis, "train_and_test", counted)
+    args = ["--tasks", "noise", "--experiments", "steps"]
+    folder = tmp_path / "results" / "medium"
+    # uninterrupted
+    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path / "results"))
+    kill_at = 0
+    assert tool.main(args) == 0
+    whole = json.loads((folder / "04_diffnet_exp3_gaps_noise.json").read_text())
+    assert len(calls) == 8 and not (folder / "04_diffnet_exp3_gaps_noise.partial.json").exists()
+    # killed during the third training run, then continued
+    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path / "again"))
+    folder = tmp_path / "again" / "medium"
+    calls.clear()
+    kill_at = 3
+    with pytest.raises(KeyboardInterrupt):
+        tool.main(args)
+    kept = json.loads((folder / "04_diffnet_exp3_gaps_noise.partial.json").read_text())
+    assert len(kept["runs"]) == 2
+    calls.clear()
+    kill_at = 0
+    assert tool.main(args) == 0
+    assert len(calls) == 6  # the two kept runs are not trained again
+    resumed = json.loads((folder / "04_diffnet_exp3_gaps_noise.json").read_text())
+    assert resumed["tasks"] == whole["tasks"]
+    assert not (folder / "04_diffnet_exp3_gaps_noise.partial.json").exists()
+    # a partial file of other settings is refused
+    (folder / "04_diffnet_exp3_gaps_noise.partial.json").write_text(json.dumps({"protocol": {"n_train": 1}, "runs": {}}))
+    assert tool.main(args) == 2

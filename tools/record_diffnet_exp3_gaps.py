@@ -26,11 +26,17 @@ PSNR on the first test crop, Exp. 2's example); the chapter's page judges each a
     PDEDENOISE_NUM_THREADS=1 python tools/record_diffnet_exp3_gaps.py --tasks noise --experiments steps
                                                                                  # about an hour on one core
     python tools/record_diffnet_exp3_gaps.py --smoke                             # seconds, to check the script
+
+Each training run's numbers are kept, as soon as it ends, in ``results/medium/<name>.partial.json`` (atomically;
+small, committed while the recording is unfinished): the same command continues where it stopped, on any machine,
+losing at most the run in progress, and removes the file when the record is written. A partial file made with
+other settings is refused rather than mixed in.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 
 import torch
@@ -38,7 +44,7 @@ import torch
 from pdedenoise import threads
 from pdedenoise.metrics import psnr
 from pdedenoise.papers.arridge2020 import analysis, protocol
-from pdedenoise.results import provenance, save_results
+from pdedenoise.results import load_results, provenance, results_dir, save_results, write_json_atomic
 from pdedenoise.train import predict
 
 NAME = "04_diffnet_exp3_gaps"
@@ -75,6 +81,29 @@ def main(argv=None) -> int:
     if set(experiments) - set(EXPERIMENTS):
         ap.error(f"unknown experiments {sorted(set(experiments) - set(EXPERIMENTS))}")
     tasks = TASKS if args.tasks == "clean" else NOISY_TASKS
+    name = NAME + ("" if args.tasks == "clean" else "_noise")
+    partial_name = f"{name}.partial"
+    partial = None if args.smoke else load_results(partial_name, "medium")
+    if partial is not None and partial.get("protocol") != out["protocol"]:
+        print(f"{results_dir('medium') / (partial_name + '.json')} was made with other settings "
+              f"({partial.get('protocol')}); remove it to start again", file=sys.stderr)
+        return 2
+    runs = dict((partial or {}).get("runs", {}))
+    if partial is not None:
+        start = partial["provenance_at_start"]
+        print(f"continuing: {len(runs)} training runs already done", flush=True)
+    seconds_before = float((partial or {}).get("seconds", 0.0))
+
+    def keep(key, measure):
+        """The numbers of the training run ``key``: from the partial file, or measured now and kept there."""
+        if key not in runs:
+            runs[key] = measure()
+            if not args.smoke:
+                write_json_atomic(results_dir("medium") / f"{partial_name}.json",
+                                  {"protocol": out["protocol"], "provenance_at_start": start, "runs": runs,
+                                   "seconds": seconds_before + time.perf_counter() - t0})
+        return runs[key]
+
     for task, (kind_task, level) in tasks.items():
         tr = protocol.make_pairs(train_clean, kind_task, level, seed=seed + 1)
         te = protocol.make_pairs(test_clean, kind_task, level, seed=seed + 2)
@@ -86,28 +115,36 @@ def main(argv=None) -> int:
                                            lr=protocol.TRAINING[f"{kind}_lr"], unet_width=cfg["unet_width"],
                                            seed=seed, progress=True, desc=f"{task}, {label}, {kind}", **kw)
 
+        def measured(kind, label, large=False, **kw):
+            m = run(kind, label, **kw)
+            out_ = {"mean": float(m.mean_psnr), "example": float(m.psnr[0])}
+            if large:  # the same model scored on the larger test crops
+                out_["at96"] = float(psnr(predict(m.model, te96[0]), te96[1], 1.0).mean())
+            return out_
+
         for label, kw in (("baseline", {}), ("steps", {"max_steps": STEPS_FACTOR * steps})):
             if label != "baseline" and label not in experiments:
                 continue
-            d, u = run("diffnet", label, **kw), run("unet", label, **kw)
-            rows[label] = {"diffnet": d.mean_psnr, "unet": u.mean_psnr, "difference": d.mean_psnr - u.mean_psnr,
-                           "diffnet_example": float(d.psnr[0]), "unet_example": float(u.psnr[0])}
-            if label == "baseline" and "crop" in experiments:
-                at96 = {k: float(psnr(predict(m.model, te96[0]), te96[1], 1.0).mean()) for k, m in
-                        (("diffnet", d), ("unet", u))}
-                rows["crop"] = {**at96, "difference": at96["diffnet"] - at96["unet"]}
+            large = label == "baseline" and "crop" in experiments
+            d, u = (keep(f"{task} | {label} | {kind}", lambda kind=kind: measured(kind, label, large, **kw))
+                    for kind in ("diffnet", "unet"))
+            rows[label] = {"diffnet": d["mean"], "unet": u["mean"], "difference": d["mean"] - u["mean"],
+                           "diffnet_example": d["example"], "unet_example": u["example"]}
+            if large:
+                rows["crop"] = {"diffnet": d["at96"], "unet": u["at96"], "difference": d["at96"] - u["at96"]}
             if label == "baseline":
-                unet_base = u.mean_psnr
+                unet_base = u["mean"]
         if "init" in experiments:
-            d = run("diffnet", "init", init="identity")
-            rows["init"] = {"diffnet": d.mean_psnr, "unet": unet_base, "difference": d.mean_psnr - unet_base}
+            d = keep(f"{task} | init | diffnet", lambda: measured("diffnet", "init", init="identity"))
+            rows["init"] = {"diffnet": d["mean"], "unet": unet_base, "difference": d["mean"] - unet_base}
         out["tasks"][task] = rows
         print(task, {k: round(v["difference"], 2) for k, v in rows.items()}, flush=True)
-    out["wall_seconds"] = time.perf_counter() - t0
+    out["wall_seconds"] = seconds_before + time.perf_counter() - t0
     if args.smoke:
         print(out)
         return 0
-    path = save_results(NAME + ("" if args.tasks == "clean" else "_noise"), "medium", out, device="cpu", provenance_at_start=start)
+    path = save_results(name, "medium", out, device="cpu", provenance_at_start=start)
+    (results_dir("medium") / f"{partial_name}.json").unlink(missing_ok=True)
     print(f"-> {path} ({out['wall_seconds'] / 60:.1f} min)")
     return 0
 
