@@ -140,3 +140,15 @@ def test_a_recorded_figure_is_shown_only_where_its_text_stays_readable(tmp_path)
     assert book.recorded_figure(png("old.png", 1175)) is None  # an older run's wider figure: 6.6 px as shown
     assert book.recorded_figure(png("big_text.png", 1175, 20.0)) is not None  # 11.7 px as shown
     assert book.recorded_figure(png("small_text.png", 600, 8.0)) is None
+
+
+def test_details_puts_several_tables_behind_one_toggle():
+    import pandas as pd
+
+    from pdedenoise import book
+
+    parts = [book.table(pd.DataFrame({"x": [i]}), 2, f"gap {i}: hypotheses") for i in range(3)]
+    out = book.details("Each gap's hypotheses: 3 tables <click>", parts)._repr_html_()
+    assert out.startswith('<details class="pde-details"') and out.endswith("</details>")
+    assert out.count("<table") == 3 and "gap 2: hypotheses" in out
+    assert "&lt;click&gt;" in out  # the summary line is text, not markup

@@ -443,6 +443,14 @@ def settings(config: Mapping, scale: str) -> "_HTML":
     return table(rows)
 
 
+def details(summary: str, parts: Iterable[_HTML]) -> _HTML:
+    """Several tables or figures of a page behind one toggle (a ``<details>`` element whose ``summary`` line says
+    what it holds), for long series a reader opens when needed, e.g. one hypotheses table per gap."""
+    body = "".join(p._repr_html_() if hasattr(p, "_repr_html_") else html.escape(str(p)) for p in parts)
+    return _HTML(f'<details class="pde-details" style="margin: 0.5em 0;"><summary style="cursor: pointer;">'
+                 f'{html.escape(summary)}</summary>{body}</details>')
+
+
 def comparison(df: pd.DataFrame, caption: str | None = None, check_only: bool = False, precision: int = 2,
                sources: bool = False) -> _HTML:
     """A published-vs-reproduced table (:func:`pdedenoise.records.compare`) for a page.
