@@ -58,6 +58,20 @@ def test_a_notebook_run_records_the_commit_it_started_from(tmp_path, monkeypatch
     assert prov["commit"] != "feed123" and "finished" not in prov
 
 
+def test_a_notebook_run_records_the_threads_its_kernel_ran_on(tmp_path, monkeypatch):
+    """The runner's parent process keeps PyTorch's default threads; the kernel sets its own (threads.configure):
+    the record names the kernel's."""
+    start = {**results.provenance(), "device": "CPU (x86_64, 2 cores, 7 threads)"}
+    monkeypatch.setenv(results.RUN_STARTED_ENV, json.dumps(start))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        prov = json.loads(results.save_results("nb", "medium", {"x": 1}, root=tmp_path).read_text())["provenance"]
+    finally:
+        torch.set_num_threads(before)
+    assert prov["device"].endswith("1 threads)") and prov["commit"] == start["commit"]
+
+
 def test_failed_write_leaves_nothing_behind(tmp_path):
     target = tmp_path / "out.json"
     target.write_text('{"old": true}')

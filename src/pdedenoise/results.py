@@ -121,7 +121,9 @@ def save_results(name: str, scale: str, payload: dict[str, Any], device: str | t
     if provenance_at_start is None and os.environ.get(RUN_STARTED_ENV):
         provenance_at_start = json.loads(os.environ[RUN_STARTED_ENV])  # set by the notebook runner at the start
     if provenance_at_start is not None:
-        prov = {**provenance_at_start, "finished": prov["date"]}
+        # the commit and start are the start's; the device (and its thread count) is the process's that ran: the
+        # notebook runner's parent never sets the threads the kernel runs on
+        prov = {**provenance_at_start, "device": prov["device"], "finished": prov["date"]}
     data = {"name": name, "scale": scale, "provenance": prov, **payload}
     return write_json_atomic(results_dir(scale, root) / f"{name}.json", data)
 
