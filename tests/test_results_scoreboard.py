@@ -141,6 +141,12 @@ def test_scoreboard_says_at_which_commit_and_date_each_recording_was_made(tmp_pa
                                                                            "commits: abc1234: 2 files, def5678: 1 "
                                                                            "file); 2 experiment records at 2 commits")
     assert scoreboard.one_commit_line(frame, "full") == "no recordings"
+    # the leaderboard stores its claims as findings: a chapter record too
+    (tmp_path / "medium" / "07_g.json").unlink()
+    (tmp_path / "medium" / "08_board.json").write_text(json.dumps(
+        {"provenance": {"commit": "abc1234", "date": "2026-12-02T00:00:00+00:00", "device": "CPU"}, "findings": [new]}))
+    assert scoreboard.one_commit_line(scoreboard.recordings(tmp_path)) == \
+        "chapter records at one commit: yes (commit abc1234, 3 files); 2 experiment records at 2 commits"
     (tmp_path / "medium" / "06_f.json").write_text("{not json")
     frame = scoreboard.recordings(tmp_path)
     assert frame.set_index("file").claims["06_f.json"].startswith("unreadable")

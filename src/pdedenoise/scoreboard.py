@@ -125,8 +125,8 @@ RECORDED_SCALES = ("medium", "full")
 def recordings(root=None) -> pd.DataFrame:
     """Every recorded results file (``results/medium/*.json``, ``results/full/*.json``): file, scale, the commit it
     was recorded at (``-dirty``: with changes not yet committed), the date it started and finished, the machine,
-    and whether its claims carry their rule and tolerance (the current format) or predate them. Files that cannot
-    be read are listed with the reason in ``format``."""
+    and whether its claims (the leaderboard's: its findings) carry their rule and tolerance (the current format) or
+    predate them. Files that cannot be read are listed with the reason in ``format``."""
     import json
 
     from .results import results_dir
@@ -142,7 +142,7 @@ def recordings(root=None) -> pd.DataFrame:
                              "machine": "", "claims": f"unreadable ({type(exc).__name__})"})
                 continue
             prov = res.get("provenance", {}) or {}
-            claims = res.get("claims") or []
+            claims = res.get("claims") or res.get("findings") or []  # the leaderboard's claims are its findings
             fmt = ("none" if not claims else
                    "with rule and tolerance" if all(isinstance(c, Mapping) and "rule" in c and "tolerance" in c
                                                     for c in claims) else "without rule and tolerance")
