@@ -320,6 +320,25 @@ def test_exp3_noise_margins_get_hypotheses_and_the_rest_is_unexplained():
     assert t[("inverse, 0.1% noise", "too little training")] == "untested"
 
 
+def test_what_remains_is_no_gap_within_the_threshold_and_unexplained_beyond_it():
+    # the same partly-explaining run lands 0.49 dB from the published value (no gap left) or 0.51 dB (unexplained)
+    from pdedenoise.papers.arridge2020.analysis import GAP_THRESHOLD_DB, remainder_row
+
+    rows = [{"hypothesis": "too little training", "verdict": "partly explains"},
+            {"hypothesis": "crop size", "verdict": "does not explain"}]
+    for off, expect in ((GAP_THRESHOLD_DB - 0.01, "no gap left (within 0.5 dB); partly explained by: too little "
+                                                  "training; ruled out: crop size"),
+                        (GAP_THRESHOLD_DB + 0.01, "unexplained; ruled out: crop size; partly explained by: too "
+                                                  "little training")):
+        r = remainder_row(rows, 0.0, [("baseline", -2.3), ("both trained 4x longer", -off)])
+        assert r["verdict"] == expect and f"+{off:.2f} dB remain" in r["result"]
+    # a run under way that lands within the threshold says so; other units keep the dB-free wording
+    under = [{"hypothesis": "too little training", "verdict": "does not explain (so far: 10 of 20 steps, 50%)"}]
+    assert remainder_row(under, 34.21, [("the authors' budget, step 10", 34.15)])["verdict"] == \
+        "no gap left (within 0.5 dB, its run under way)"
+    assert remainder_row(rows, 1.0, [("run", 0.9)], unit="%")["verdict"].startswith("unexplained")
+
+
 def test_exp3_gap_recording_continues_after_a_kill_and_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     # the Exp. 3 gap tool keeps each training run's numbers as soon as the run ends; a second call after a kill
     # trains only the runs not yet kept and writes the same record as one uninterrupted call
