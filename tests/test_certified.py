@@ -179,10 +179,11 @@ def test_every_stage_is_non_expansive(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_model_respects_its_lipschitz_bound(seed):
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_the_model_respects_its_lipschitz_bound(seed, repeats):
     gen = torch.Generator().manual_seed(seed)
     for scale in (None, 1.0, 10.0):
-        model = C.CertifiedModel().double()
+        model = C.CertifiedModel(repeats=repeats).double()
         if scale is not None:
             _randomise(model, scale, seed)
         J = model.lipschitz()
@@ -191,6 +192,25 @@ def test_the_model_respects_its_lipschitz_bound(seed):
                 f.shape, generator=gen, dtype=torch.float64)):
             with torch.no_grad():
                 assert float((model(f) - model(g)).norm()) <= J * float((f - g).norm()) * (1 + 1e-6)
+
+
+def test_repeats_apply_each_stage_again_with_the_same_parameters():
+    """``repeats = r`` is the flow of the stages listed r times each (no new parameters); its Lipschitz bound is the
+    bound of that list; a state saved before ``repeats`` existed loads as ``repeats = 1``."""
+    model = _tiny(repeats=2)
+    _randomise(model, 0.3, 4)
+    listed = _tiny(stages=6)
+    listed.load_state_dict({f"stages.{2 * t + r}.{k.split('.', 2)[2]}": v for k, v in model.state_dict().items()
+                            for t in [int(k.split(".")[1])] for r in (0, 1)})
+    f = torch.rand(2, 1, 9, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 255
+    with torch.no_grad():
+        assert torch.equal(model(f), listed(f))
+    assert model.count_parameters() * 2 == listed.count_parameters()
+    assert model.lipschitz() == pytest.approx(listed.lipschitz(), rel=1e-12)
+    old = {"config": {k: v for k, v in model.config.items() if k != "repeats"}, "tensors": model.state_dict()}
+    assert C.CertifiedModel.from_state(old).repeats == 1
+    with pytest.raises(ValueError, match="repeats must be a positive integer"):
+        C.CertifiedModel(repeats=0)
 
 
 def _defective(monkeypatch, defect: str) -> None:

@@ -53,7 +53,7 @@ from ..solvers.stability import (GRADIENT_NORM_SQ, RidgeCertificate, conv_norm_s
                                  ridge_step_parameters)
 
 #: the architecture (module docstring says why)
-CERTIFIED = dict(stages=8, channels=12, kernel=3, knots=9, spacing=10.0, rho_max=1.0, beta_max=2.0)
+CERTIFIED = dict(stages=8, channels=12, kernel=3, knots=9, spacing=10.0, rho_max=1.0, beta_max=2.0, repeats=1)
 #: the grid :func:`fit_certified` searches for the starting point on the tuning pairs: the Perona–Malik contrast K,
 #: the most negative slope allowed (0: a monotone flux, a convex energy), and the step as a fraction of its bound
 INIT_GRID = dict(K=(11.0, 16.0, 22.0, 32.0), rho=(0.0, 1 / 32, 1 / 8), alpha=(0.7, 0.85, 0.99))
@@ -160,7 +160,8 @@ class RidgeStage(nn.Module):
 
 
 class CertifiedModel(nn.Module):
-    """``stages`` certified gradient steps (module docstring); (N, 1, H, W), 0–255 in and out.
+    """``stages`` certified gradient steps (module docstring), each applied ``repeats`` times in a row (the same
+    parameters: more steps of the flow for no more parameters); (N, 1, H, W), 0–255 in and out.
 
     Every call first checks every stage's certificate (a :class:`~pdedenoise.solvers.stability.StabilityError`
     names a broken one: only NaN or infinite parameters can break it) unless ``check=False``."""
@@ -168,10 +169,13 @@ class CertifiedModel(nn.Module):
     def __init__(self, stages: int = CERTIFIED["stages"], channels: int = CERTIFIED["channels"],
                  kernel: int = CERTIFIED["kernel"], knots: int = CERTIFIED["knots"],
                  spacing: float = CERTIFIED["spacing"], rho_max: float = CERTIFIED["rho_max"],
-                 beta_max: float = CERTIFIED["beta_max"], check: bool = True):
+                 beta_max: float = CERTIFIED["beta_max"], repeats: int = CERTIFIED["repeats"], check: bool = True):
         super().__init__()
+        if int(repeats) < 1:
+            raise ValueError(f"repeats must be a positive integer, got {repeats}")
         self.config = dict(stages=stages, channels=channels, kernel=kernel, knots=knots, spacing=spacing,
-                           rho_max=rho_max, beta_max=beta_max)
+                           rho_max=rho_max, beta_max=beta_max, repeats=int(repeats))
+        self.repeats = int(repeats)
         self.stages = nn.ModuleList(RidgeStage(channels, kernel, knots, spacing, rho_max, beta_max)
                                     for _ in range(stages))
         self.check = check
@@ -184,7 +188,7 @@ class CertifiedModel(nn.Module):
     def lipschitz(self) -> float:
         """``J``: ``||model(f) - model(g)||_2 <= J ||f - g||_2`` for all images ``f, g`` (raises when a stage's
         certificate fails)."""
-        return ridge_lipschitz(self.certificates())
+        return ridge_lipschitz([c for c in self.certificates() for _ in range(self.repeats)])
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         if noisy.ndim != 4 or noisy.shape[1] != 1:
@@ -194,7 +198,8 @@ class CertifiedModel(nn.Module):
                 c.require()
         u = noisy
         for stage in self.stages:
-            u = stage(u, noisy)
+            for _ in range(self.repeats):
+                u = stage(u, noisy)
         return u
 
     def count_parameters(self) -> int:
@@ -202,7 +207,7 @@ class CertifiedModel(nn.Module):
 
     @classmethod
     def from_state(cls, state: dict) -> "CertifiedModel":
-        model = cls(**{k: state["config"][k] for k in CERTIFIED})
+        model = cls(**{k: state["config"].get(k, CERTIFIED[k]) for k in CERTIFIED})  # states before repeats: 1
         model.load_state_dict(state["tensors"])
         return model
 
