@@ -20,8 +20,9 @@ Protocol (the book's, stated here because no paper sets it):
 The state (model, Adam, data order, RNG, step; a few hundred kB) is saved atomically every ``--save-minutes``, at
 SIGTERM and when ``--minutes`` are spent, in ``results/full/05_own_full_s<sigma>.state.pt`` (committed until the run
 ends, so that it continues on another machine); the next call continues it bit for bit. Every ``--curve-every``
-steps the validation PSNR is recorded. Once complete: BSD68 and Set12 (whole images, the leaderboard's noise) at the
-run's sigma beside tuned Perona–Malik fitted on the same tuning pairs and the published anchors; the weights in
+steps the validation PSNR is recorded, beside tuned Perona–Malik's on the same crops (fitted once, at the start, on
+the tuning pairs). Once complete: BSD68 and Set12 (whole images, the leaderboard's noise) at the
+run's sigma beside that tuned Perona–Malik and the published anchors; the weights in
 ``results/full/05_own_full_s<sigma>.pt`` (``tools/ship_weights.py`` ships them)::
 
     PDEDENOISE_NUM_THREADS=1 .venv/bin/python -u tools/record_own_full.py --sigma 25 --minutes 140
@@ -99,7 +100,11 @@ def main(argv=None) -> int:
         if "start" not in record:
             record["start"] = CM.search_start(model, ctx.tune, seed=args.seed)
             record["start"]["validation PSNR"] = mean_psnr(model, val)
-            torch.save({k: v.clone() for k, v in model.state_dict().items()}, out / f"{name}.start.pt")
+            pm = MM.get("perona-malik-tuned")
+            pm_state = pm.fit(ctx)
+            pm_denoise = pm.build(pm_state, args.sigma)
+            record["perona-malik"] = {"config": pm_state["config"], "validation PSNR": mean_psnr(pm_denoise, val),
+                                      "tuning PSNR": mean_psnr(pm_denoise, ctx.tune)}
             record["curve"] = {"step": [0], "seconds": [0.0], "validation PSNR": [record["start"]["validation PSNR"]]}
             write()
         else:
@@ -152,8 +157,8 @@ def main(argv=None) -> int:
         model.load_state_dict(torch.load(weights_path, weights_only=True))
     model.eval()
     # complete: BSD68 and Set12 beside tuned Perona-Malik (fitted on the same tuning pairs) and the anchors
-    pm = MM.get("perona-malik-tuned")
-    pm_denoise = pm.build(pm.fit(ctx), args.sigma)
+    pm_denoise = MM.get("perona-malik-tuned").build({"config": record["perona-malik"]["config"], "tensors": {}},
+                                                     args.sigma)
     rows = {}
     for dataset in ("BSD68", "Set12"):
         pairs = P.test_pairs(dataset, args.sigma, cfg["test_count"], None if not args.smoke else 64)
