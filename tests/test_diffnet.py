@@ -334,8 +334,10 @@ def test_what_remains_is_no_gap_within_the_threshold_and_unexplained_beyond_it()
         assert r["verdict"] == expect and f"+{off:.2f} dB remain" in r["result"]
     # a run under way that lands within the threshold says so; other units keep the dB-free wording
     under = [{"hypothesis": "too little training", "verdict": "does not explain (so far: 10 of 20 steps, 50%)"}]
-    assert remainder_row(under, 34.21, [("the authors' budget, step 10", 34.15)])["verdict"] == \
+    assert remainder_row(under, 34.21, [("the authors' budget", 34.15, True)])["verdict"] == \
         "no gap left (within 0.5 dB, its run under way)"
+    assert remainder_row(under, 34.21, [("the authors' budget", 34.15, False)])["verdict"] == \
+        "no gap left (within 0.5 dB)"
     assert remainder_row(rows, 1.0, [("run", 0.9)], unit="%")["verdict"].startswith("unexplained")
 
 

@@ -378,14 +378,16 @@ def exp1_hypotheses(paper: dict, authors: dict | None = None, precision: tuple[f
         (f"T = {T:g}", rec["summary"]["mean_psnr"]) for T, rec in sorted((blur or {}).items())])])
 
 
-def remainder_row(rows: Sequence[Mapping], published_db: float, runs: Sequence[tuple[str, float]],
+def remainder_row(rows: Sequence[Mapping], published_db: float, runs: Sequence[tuple],
                   unit: str = "dB", threshold: float = GAP_THRESHOLD_DB) -> dict:
-    """The last row of a hypotheses table: what remains of the gap after the best tested run (``runs``: label and
-    value; the best is the one nearest ``published_db``), labelled *unexplained* unless a hypothesis explains it, naming what was ruled out
-    (each hypothesis whose verdict is *does not explain*) and what only partly explains it. When the best run lands
-    within ``threshold`` (dB tables only; :data:`GAP_THRESHOLD_DB`) of the published value, no gap is left: the
-    label says so (and whether that run is still under way) instead of *unexplained*."""
-    label, best = min(runs, key=lambda r: abs(published_db - r[1]))
+    """The last row of a hypotheses table: what remains of the gap after the best tested run (``runs``: label, value
+    and optionally whether that run is still under way; the best is the one nearest ``published_db``), labelled
+    *unexplained* unless a hypothesis explains it, naming what was ruled out (each hypothesis whose verdict is *does
+    not explain*) and what only partly explains it. When the best run lands within ``threshold`` (dB tables only;
+    :data:`GAP_THRESHOLD_DB`) of the published value, no gap is left: the label says so (and whether that run is
+    still under way) instead of *unexplained*."""
+    label, best, *rest = min(runs, key=lambda r: abs(published_db - r[1]))
+    best_under_way = bool(rest and rest[0])
     verdicts = [(r["hypothesis"], str(r["verdict"])) for r in rows]
     under_way = [h for h, v in verdicts if "so far" in v]  # a run not finished rules nothing out yet
     ruled_out = [h for h, v in verdicts if v.startswith("does not explain") and h not in under_way]
@@ -395,8 +397,7 @@ def remainder_row(rows: Sequence[Mapping], published_db: float, runs: Sequence[t
         verdict = "explained" + (" so far" if all(h in under_way for h, v in verdicts if v.startswith("explains"))
                                  else "")
     elif unit == "dB" and abs(published_db - best) <= threshold:
-        verdict = f"no gap left (within {threshold:g} dB" + (", its run under way" if "step" in label and under_way
-                                                            else "") + ")" + \
+        verdict = f"no gap left (within {threshold:g} dB" + (", its run under way" if best_under_way else "") + ")" + \
             (f"; partly explained by: {'; '.join(partly)}" if partly else "") + \
             (f"; ruled out: {'; '.join(ruled_out)}" if ruled_out else "")
     else:
@@ -450,7 +451,7 @@ def exp2_hypotheses(record: dict, full: dict | None = None) -> pd.DataFrame:
                                    ("" if full.get("complete") else f", {done:,} of them done ({done / budget:.0%})"),
                      "result": f"{f:.2f} dB at step {done:,} against {ref_text} ({f - ref:+.2f})",
                      "verdict": gap_verdict(ref, f, pub) + so_far})
-        runs.append((f"the authors' budget, step {done:,}", f))
+        runs.append((f"the authors' budget, step {done:,}", f, not full.get("complete")))
     else:
         rows.append({"hypothesis": "too little training",
                      "experiment": "a run at the authors' budget, 50,001 steps",
