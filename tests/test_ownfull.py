@@ -62,6 +62,8 @@ def test_never_below_perona_malik_flips_at_zero():
     both = {25: _record(25, 30), 50: _record(50, 30, pm_val=26.0, curve=(26.1, 25.9, 26.5))}
     assert O.never_below_claim(both).verdict == "does not hold"
     assert O.never_below_claim({25: _record(25, 30, curve=(29.0,))}).verdict == "untested at this scale"
+    # the start (step 0) is not a trained point: below Perona-Malik there does not decide
+    assert O.never_below_claim({25: _record(25, 30, pm_val=29.0, curve=(28.9, 29.5, 29.8))}).verdict == "holds"
 
 
 def test_runs_table_reads_the_records():
@@ -69,6 +71,12 @@ def test_runs_table_reads_the_records():
     assert list(t["noise sigma"]) == [25, 50]
     assert t.loc[0, "BSD68 own"] == 28.0 and t.loc[0, "Adam steps"] == "2,000 of 2,000"
     assert t.loc[0, "training hours"] == pytest.approx(2.0)
+    r = _record(25, 28.0)
+    r["start"] = {"K": 16.0, "alpha": 0.6, "rho": 1 / 32, "PSNR": 27.66, "validation PSNR": 27.93}
+    r["perona-malik"].update({"tuning PSNR": 27.58, "validation PSNR": 27.99})
+    s = O.start_table({25: r})
+    assert s.loc[0, "tuning: difference"] == pytest.approx(0.08) and s.loc[0, "validation: difference"] == \
+        pytest.approx(-0.06)
     fig = O.curves_figure({25: _record(25, 28.0)})
     assert len(fig.axes) == 1
 

@@ -10,7 +10,8 @@ Equal budgets: every model sees the leaderboard's training pairs of ``--scale`` 
   top of the trained earlier ones for ``steps / 10`` steps each (five stages: half the budget), then all stages
   jointly for the other half, as Chen and Pock train (greedy then joint);
 * l2 certificate: its start chosen on the tuning pairs (:func:`~pdedenoise.leaderboard.certified.search_start`,
-  21 evaluations, no training steps), then ``steps`` joint steps;
+  a grid search, no training steps; the recorded run used the coordinate search of 21 evaluations that
+  preceded it), then ``steps`` joint steps;
 * maximum principle: ``steps`` joint steps from its own start.
 
 Sizes: TNRD-style 5 stages of 8 filters 5x5 with 40 influence centres (2,565) and of 24 with 63 (10,445, the book's

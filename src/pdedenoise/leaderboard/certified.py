@@ -54,9 +54,12 @@ from ..solvers.stability import (GRADIENT_NORM_SQ, RidgeCertificate, conv_norm_s
 
 #: the architecture (module docstring says why)
 CERTIFIED = dict(stages=8, channels=12, kernel=3, knots=9, spacing=10.0, rho_max=1.0, beta_max=2.0, repeats=1)
-#: the grid :func:`fit_certified` searches for the starting point on the tuning pairs: the Perona–Malik contrast K,
-#: the most negative slope allowed (0: a monotone flux, a convex energy), and the step as a fraction of its bound
-INIT_GRID = dict(K=(11.0, 16.0, 22.0, 32.0), rho=(0.0, 1 / 32, 1 / 8), alpha=(0.7, 0.85, 0.99))
+#: the grid :func:`search_start` starts from for the Perona–Malik start on the tuning pairs: the Perona–Malik contrast K
+#: and the step as a fraction of its bound (searched together and extended past an edge their optimum lands on, within
+#: :data:`INIT_LIMITS`), then the most negative slope allowed (0: a monotone flux, a convex energy) at that point
+INIT_GRID = dict(K=(8.0, 11.0, 16.0, 22.0, 32.0), alpha=(0.4, 0.6, 0.8, 0.99), rho=(0.0, 1 / 32, 1 / 8))
+#: the admissible range of each searched start parameter
+INIT_LIMITS = dict(K=(1.0, None), alpha=(0.05, 0.999))
 
 
 def gradient(u: torch.Tensor) -> torch.Tensor:
@@ -255,23 +258,26 @@ def _psnr(model: nn.Module, pairs) -> float:
 
 def search_start(model: CertifiedModel, tune, grid: dict = INIT_GRID, seed: int = 0) -> dict:
     """The starting point of :func:`initialise` with the best mean PSNR on the tuning pairs ``tune`` (never the test
-    images): ``K`` and ``rho`` on their grid at the step ``alpha = 0.95``, then ``alpha`` on its grid (a coordinate
-    search, 21 runs of the model); the model is left there. Returns ``{"K", "rho", "alpha", "PSNR"}``."""
-    best = {"PSNR": -math.inf}
+    images): ``K`` and ``alpha`` together on their grid at ``rho = 1/32``, the grid extended past any edge the optimum
+    lands on (:func:`pdedenoise.gridsearch.interior_search`, within :data:`INIT_LIMITS`), then ``rho`` on its grid at
+    that point; the model is left there. Returns ``{"K", "rho", "alpha", "PSNR", "evaluations", "where"}`` (where
+    each optimum lies on its grid)."""
+    from ..gridsearch import interior_search
 
-    def consider(K, rho, alpha):
-        nonlocal best
-        score = _psnr(initialise(model, K, rho, alpha, seed=seed), tune)
+    rho0 = 1 / 32
+    r = interior_search(lambda p: _psnr(initialise(model, p["K"], rho0, p["alpha"], seed=seed), tune),
+                        {"K": list(grid["K"]), "alpha": list(grid["alpha"])}, limits=INIT_LIMITS)
+    best = {"K": r.params["K"], "rho": rho0, "alpha": r.params["alpha"], "PSNR": r.score}
+    evaluations = r.evaluations
+    for rho in grid["rho"]:
+        if rho == rho0:
+            continue
+        score = _psnr(initialise(model, best["K"], rho, best["alpha"], seed=seed), tune)
+        evaluations += 1
         if score > best["PSNR"]:
-            best = {"K": K, "rho": rho, "alpha": alpha, "PSNR": score}
-
-    for K in grid["K"]:
-        for rho in grid["rho"]:
-            consider(K, rho, 0.95)
-    for alpha in grid["alpha"]:
-        consider(best["K"], best["rho"], alpha)
+            best.update(rho=rho, PSNR=score)
     initialise(model, best["K"], best["rho"], best["alpha"], seed=seed)
-    return best
+    return {**best, "evaluations": evaluations, "where": dict(r.where)}
 
 
 def fit_certified(ctx, steps: int | None = None, lr: float = 1e-2, lr_final: float = 1e-3) -> dict:
