@@ -26,11 +26,16 @@ def _record(sigma: int, own: float, params: int = 2608, pm_val: float = 29.0, cu
                            "Set12": {"own PSNR": own + 1, "Perona-Malik PSNR": own + 0.4}}}
 
 
+def _claim(records: dict, sigma: int):
+    """The target claim of ``sigma`` (one per sigma of the targets, in their order)."""
+    return O.target_claims(records)[sorted(O.TARGETS).index(sigma)]
+
+
 @pytest.mark.parametrize("sigma", [15, 25, 50])
 def test_the_target_rule_flips_at_the_anchor(sigma):
     anchor = PUB.BSD68[O.TARGETS[sigma][0]][sigma]
-    above = O.target_claims({sigma: _record(sigma, anchor + 0.01)})[0]
-    below = O.target_claims({sigma: _record(sigma, anchor - 0.01)})[0]
+    above = _claim({sigma: _record(sigma, anchor + 0.01)}, sigma)
+    below = _claim({sigma: _record(sigma, anchor - 0.01)}, sigma)
     assert (above.verdict, below.verdict) == ("holds", "does not hold")
     assert above.rule == O.TARGET_RULE.rule and above.tolerance == "0 dB"
     assert f"{anchor:.2f}" in above.claim
@@ -38,24 +43,42 @@ def test_the_target_rule_flips_at_the_anchor(sigma):
 
 def test_the_target_needs_the_parameter_budget_and_the_certificates():
     anchor = PUB.BSD68["WCRR-NN (published)"][25]
-    assert O.target_claims({25: _record(25, anchor + 1, params=2701)})[0].verdict == "does not hold"
+    assert _claim({25: _record(25, anchor + 1, params=2701)}, 25).verdict == "does not hold"
     broken = _record(25, anchor + 1)
     broken["certificates"][3] = {**broken["certificates"][3], "alpha": 0.3}  # 0.3 * (8 + 0.5) > 2
-    claim = O.target_claims({25: broken})[0]
+    claim = _claim({25: broken}, 25)
     assert claim.verdict == "does not hold" and "FAIL" in claim.reason
-    assert "TNRD" in O.target_claims({25: _record(25, anchor + 1)})[0].reason  # the stretch anchor's difference
+    assert "TNRD" in _claim({25: _record(25, anchor + 1)}, 25).reason  # the stretch anchor's difference
+
+
+def test_the_budget_and_the_convexity_condition_each_flip_the_target():
+    anchor = PUB.BSD68["WCRR-NN (published)"][25]
+    assert _claim({25: _record(25, anchor + 1, params=2700)}, 25).verdict == "holds"  # at the budget
+    nonconvex = _record(25, anchor + 1)
+    nonconvex["certificates"][0] = {**nonconvex["certificates"][0], "rho": 0.1}  # lambda 0.5 < rho L = 0.8
+    assert _claim({25: nonconvex}, 25).verdict == "does not hold"
+
+
+def test_every_target_sigma_gets_a_claim_even_without_a_run():
+    claims = O.target_claims({25: _record(25, 40.0)})
+    assert [c.claim.split("sigma ")[-1] for c in claims] == ["15.", "25.", "50."]
+    assert [c.verdict for c in claims] == ["untested at this scale", "holds", "untested at this scale"]
+    assert O.never_below_claim({}).verdict == "untested at this scale"
 
 
 def test_an_unfinished_run_is_untested():
     r = _record(25, 40.0)
     r["complete"] = False
     r["training"]["steps"] = 1000
-    claim = O.target_claims({25: r})[0]
+    claim = _claim({25: r}, 25)
     assert claim.verdict == "untested at this scale" and "1,000 of 2,000" in claim.reason
 
 
 def test_never_below_perona_malik_flips_at_zero():
     assert O.never_below_claim({25: _record(25, 30, pm_val=29.0, curve=(29.0, 29.5, 29.8))}).verdict == "holds"
+    unfinished = _record(25, 30)
+    unfinished["complete"] = False
+    assert "so far: unfinished sigma 25" in O.never_below_claim({25: unfinished}).reason
     dipped = O.never_below_claim({25: _record(25, 30, pm_val=29.0, curve=(29.0, 28.99, 29.8))})
     assert dipped.verdict == "does not hold" and "step 1,000" in dipped.reason
     # over all noise levels: one dip at sigma 50 decides
@@ -81,23 +104,97 @@ def test_runs_table_reads_the_records():
     assert len(fig.axes) == 1
 
 
-def test_the_smoke_record_has_what_the_page_reads(tmp_path, monkeypatch):
-    """``tools/record_own_full.py --smoke`` end to end (toy sizes, seconds): the page's functions read its record."""
+def _tool(name: str, tmp_path, monkeypatch):
     import importlib.util
-    import json
 
     from pdedenoise import results
 
     monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path))
-    spec = importlib.util.spec_from_file_location("record_own_full", results.repo_root() / "tools" /
-                                                  "record_own_full.py")
+    spec = importlib.util.spec_from_file_location(name, results.repo_root() / "tools" / f"{name}.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def _read(tmp_path, name="05_own_full_smoke_s25"):
+    import json
+
+    return json.loads((tmp_path / "ci" / f"{name}.json").read_text())
+
+
+def test_the_smoke_record_has_what_the_page_reads(tmp_path, monkeypatch):
+    """``tools/record_own_full.py --smoke`` end to end (toy sizes, seconds): the page's functions read its record, and
+    the weights load as the model that was trained (its repeats included)."""
+    import torch
+
+    from pdedenoise.leaderboard.certified import CertifiedModel
+
+    tool = _tool("record_own_full", tmp_path, monkeypatch)
     assert tool.main(["--smoke", "--steps", "20"]) == 0
-    record = json.loads((tmp_path / "ci" / "05_own_full_smoke_s25.json").read_text())
+    record = _read(tmp_path)
     assert record["complete"] and record["curve"]["step"] == [0, 10, 20]
+    assert record["kept training"] in (True, False) and "tuning PSNR trained" in record
     assert not (tmp_path / "ci" / "05_own_full_smoke_s25.state.pt").exists()
+    model = CertifiedModel.from_state(torch.load(tmp_path / "ci" / "05_own_full_smoke_s25.pt", weights_only=True))
+    assert model.repeats == O.REPEATS == record["run"]["repeats"]
     table = O.runs_table({25: record})
     assert table.loc[0, "finished"] == "yes" and table.loc[0, "parameters"] == 2608
-    claim = O.target_claims({25: copy.deepcopy(record)})[0]
+    claim = _claim({25: copy.deepcopy(record)}, 25)
     assert claim.verdict in ("holds", "does not hold")  # decided (toy sizes: which one does not matter)
+    assert record["training"]["pieces"][-1]["commit"] == record["provenance"]["commit"]
+
+
+class _Killed(BaseException):
+    """Stands for the process ending (SIGKILL) at a chosen point."""
+
+
+def test_a_kill_between_checkpoint_and_record_loses_no_curve_point(tmp_path, monkeypatch):
+    """Killed after the step-10 checkpoint but before its validation score is written, and again during the final
+    evaluation: the next calls score the saved step, redo the evaluation and end with the record of an
+    uninterrupted run (every curve point, the kept-training decision)."""
+    tool = _tool("record_own_full", tmp_path / "a", monkeypatch)
+    assert tool.main(["--smoke", "--steps", "20"]) == 0
+    whole = _read(tmp_path / "a")
+
+    tool = _tool("record_own_full", tmp_path / "b", monkeypatch)
+    real, calls = tool.mean_psnr, {"n": 0}
+
+    def dies_at_step_10(model, pairs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # start (validation), Perona-Malik (validation, tuning), then the step-10 point
+            raise _Killed
+        return real(model, pairs)
+
+    calls["n"] = -1  # Perona-Malik's two scores come before the step-10 point
+    monkeypatch.setattr(tool, "mean_psnr", dies_at_step_10)
+    with pytest.raises(_Killed):
+        tool.main(["--smoke", "--steps", "20"])
+    assert _read(tmp_path / "b")["curve"]["step"] == [0]
+    monkeypatch.setattr(tool, "mean_psnr", real)
+    per_image = tool.E.per_image
+    monkeypatch.setattr(tool.E, "per_image", lambda *a, **k: (_ for _ in ()).throw(_Killed()))
+    with pytest.raises(_Killed):
+        tool.main(["--smoke", "--steps", "20"])
+    monkeypatch.setattr(tool.E, "per_image", per_image)
+    assert tool.main(["--smoke", "--steps", "20"]) == 0
+    again = _read(tmp_path / "b")
+    for key in ("step", "validation PSNR"):  # (the seconds are wall times: they differ)
+        assert again["curve"][key] == whole["curve"][key]
+    assert again["kept training"] == whole["kept training"]
+    assert again["evaluation"]["BSD68"]["own PSNR"] == whole["evaluation"]["BSD68"]["own PSNR"]
+
+
+def test_files_of_another_run_are_refused(tmp_path, monkeypatch):
+    tool = _tool("record_own_full", tmp_path, monkeypatch)
+    (tmp_path / "ci").mkdir(parents=True)
+    (tmp_path / "ci" / "05_own_full_smoke_s25.state.pt").write_bytes(b"")
+    with pytest.raises(SystemExit, match="without the record of its start"):
+        tool.main(["--smoke", "--steps", "20"])
+
+
+def test_the_design_tool_runs_every_variant_kind(tmp_path, monkeypatch):
+    tool = _tool("record_certified_design", tmp_path, monkeypatch)
+    assert tool.main(["--scale", "ci", "--steps", "4", "--variants", "1,lbfgs:1"]) == 0
+    v = _read(tmp_path, "05_certified_design")["variants"]
+    assert set(v) == {"repeats 1", "L-BFGS, repeats 1"}
+    assert v["L-BFGS, repeats 1"]["iterations"] >= 1 and len(v["repeats 1"]["curve"]["validation PSNR"]) >= 2

@@ -1,28 +1,31 @@
-"""Design experiments for the own certified model (:mod:`pdedenoise.leaderboard.certified`), decided on held-out
-training images, never on BSD68 or Set12.
+"""Design experiments for the own certified model (:mod:`pdedenoise.leaderboard.certified`), decided on other crops
+of the training images, never on BSD68 or Set12.
 
 At the price-of-stability budget (the leaderboard's medium training pairs, 2,000 Adam steps of batch 8 on 48²
 crops, 1e-2 -> 1e-3, MSE, sigma 25; start by :func:`~pdedenoise.leaderboard.certified.search_start` on the tuning
 pairs) the 2,608-parameter model (8 stages of 12 channels) and the 10,384-parameter one (48 channels) reach the same
-BSD68 PSNR to 1e-3 dB, and the start search picks the largest step of its grid: the flow, not the parameter count,
-limits the model. Every certified stage is one gradient step no longer than ``2 / (beta L + lambda)``, so eight
+BSD68 PSNR to 1e-3 dB, and that run's start search (a coordinate search, since replaced by the grid search of
+:func:`~pdedenoise.leaderboard.certified.search_start`) picked the largest step of its grid: the flow, not the
+parameter count, limits the model. Every certified stage is one gradient step no longer than ``2 / (beta L + lambda)``, so eight
 steps can carry the flow only so far. Two questions here:
 
 * do more steps with the same parameters (each stage applied ``repeats`` times) buy PSNR, at what cost in time?
   (variants ``1``, ``2``, ``3``: Adam as above);
 * which optimiser reaches a given PSNR sooner: the Adam run above, or full-batch L-BFGS (strong-Wolfe line search,
   history 20, half the sum of squared errors over all 2,000 training crops, as :mod:`pdedenoise.fullbatch` trains the
-  TNRD-style model) from the same start, for the same wall time (variant ``lbfgs:R``)?
+  TNRD-style model) from the same start, for Adam's wall time (variant ``lbfgs:R``; it stops after the first
+  iteration past that time, so it may run up to one iteration longer)?
 
-Every variant is trained the same way and scored on a validation set of 64 crops of 96² from the training images
-(other positions and noise than the training and tuning pairs). Writes ``results/medium/05_certified_design.json``
+Every variant is trained the same way and scored on a validation set of 64 crops of 96² of the training images
+(other positions and noise than the training and tuning pairs; the images themselves are the training images). Writes ``results/medium/05_certified_design.json``
 (per variant: parameters, repeats, the start, seconds, validation PSNR before and after training and along the way
 (every 250 Adam steps, every 5 L-BFGS iterations, against the training seconds), Lipschitz bound)::
 
-    PDEDENOISE_NUM_THREADS=1 .venv/bin/python -u tools/record_certified_design.py              # about 45 minutes
+    PDEDENOISE_NUM_THREADS=1 .venv/bin/python -u tools/record_certified_design.py              # about half an hour
     .venv/bin/python tools/record_certified_design.py --scale ci --steps 10 --variants 1,2,lbfgs:1   # seconds
 
-Resumable per variant (a finished variant is not trained again); training states are not kept.
+Resumable per variant (a finished variant is not trained again); training states are not kept. The record in
+``results/medium`` was made at commit 6879349, with the coordinate start search (the starts it names).
 """
 from __future__ import annotations
 
@@ -109,7 +112,8 @@ def main(argv=None) -> int:
             while spent < budget:
                 hist = lbfgs(model, model, (ctx.train[0],), ctx.train[1],
                              LBFGSConfig(iterations=10_000, history_size=20, chunk=250, checkpoint=tmp / f"l{repeats}.pt",
-                                         piece_iterations=CURVE_EVERY["lbfgs"], progress=True, log_every_seconds=60,
+                                         piece_iterations=CURVE_EVERY["lbfgs"], max_seconds=budget - spent,
+                                         progress=True, log_every_seconds=60,
                                          desc=f"certified, {key}"), run={"repeats": repeats}, phase="joint")
                 spent = sum(p["seconds"] for p in hist.pieces)
                 curve["seconds"].append(spent)
