@@ -198,3 +198,26 @@ def test_the_design_tool_runs_every_variant_kind(tmp_path, monkeypatch):
     v = _read(tmp_path, "05_certified_design")["variants"]
     assert set(v) == {"repeats 1", "L-BFGS, repeats 1"}
     assert v["L-BFGS, repeats 1"]["iterations"] >= 1 and len(v["repeats 1"]["curve"]["validation PSNR"]) >= 2
+
+
+def test_a_finished_run_ships_as_own_certified_and_denoises(tmp_path, monkeypatch):
+    """``tools/ship_weights.py --own-full`` route: a finished (smoke) run is shipped with its provenance, the shipped
+    state loads by the method's name and denoises; an unfinished one ships nothing."""
+    import torch
+
+    from pdedenoise.leaderboard import methods, weights
+
+    tool = _tool("record_own_full", tmp_path, monkeypatch)
+    ship = _tool("ship_weights", tmp_path, monkeypatch)
+    dest = tmp_path / "weights"
+    assert ship.ship_own_full("ci", "05_own_full_smoke", dest) == 2  # nothing finished yet
+    assert tool.main(["--smoke", "--steps", "10"]) == 0
+    assert ship.ship_own_full("ci", "05_own_full_smoke", dest) == 0
+    entry = weights.manifest(dest)["own-certified-s25.pt"]
+    assert entry["scale"] == "ci" and entry["commit"] == _read(tmp_path)["provenance"]["commit"]
+    state = weights.load_state("own-certified", 25, dest)
+    denoise = methods.get("own-certified").build(state, 25)
+    x = torch.rand(1, 1, 16, 16) * 255
+    assert denoise(x).shape == x.shape
+    with pytest.raises(weights.MissingWeights, match="record_own_full"):
+        weights.load_state("own-certified", 50, dest)

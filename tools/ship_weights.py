@@ -1,6 +1,7 @@
 """Copy the leaderboard states fitted by a recorded run into the package, where the command line finds them.
 
     python tools/ship_weights.py [--scale medium]
+    python tools/ship_weights.py --own-full     # the own certified model's finished full runs, one per sigma
 
 Reads the run's cache (``build/leaderboard/<scale>/``, written by ``python -m pdedenoise.notebooks --scale <scale>
 --only 05_``) and its results (``results/<scale>/05_leaderboard.json``, for the provenance), copies every state of a
@@ -16,10 +17,11 @@ import argparse
 import sys
 
 import pandas as pd
+import torch
 
 from pdedenoise.checkout import repo_root
 from pdedenoise.leaderboard import evaluate, methods, weights
-from pdedenoise.results import load_results
+from pdedenoise.results import load_results, results_dir
 
 
 def _failed(fails, method: str, sigma: float) -> str:
@@ -29,10 +31,42 @@ def _failed(fails, method: str, sigma: float) -> str:
     return "; ".join(f"failed on {r.failed} of {r.images} {r.set} images: {r.reason}" for r in mine.itertuples())
 
 
+def ship_own_full(scale: str = "full", prefix: str = "05_own_full", dest=None) -> int:
+    """Ship the own certified model's finished runs of ``tools/record_own_full.py`` (``results/<scale>/
+    <prefix>_s<sigma>.{json,pt}``) as ``own-certified`` at each sigma into ``dest`` (default the package's weights);
+    an unfinished run ships nothing. Exit status 0 when one was shipped, 2 when none was finished."""
+    from pdedenoise.leaderboard.ownfull import SIGMAS
+
+    dest = weights.WEIGHTS_DIR if dest is None else dest
+    shipped = 0
+    for sigma in SIGMAS:
+        record = load_results(f"{prefix}_s{sigma}", scale)
+        path = results_dir(scale) / f"{prefix}_s{sigma}.pt"
+        if record is None or not record.get("complete") or not path.is_file():
+            print(f"own-certified at sigma {sigma}: no finished run in {results_dir(scale)}", file=sys.stderr)
+            continue
+        state = torch.load(path, weights_only=True)
+        prov = record["provenance"]
+        weights.save_state(state, "own-certified", sigma, dest,
+                           {"scale": scale, "date": prov["date"], "commit": prov.get("commit"),
+                            "device": prov.get("device"), "budget": record["run"],
+                            "seconds": record["training"]["wall seconds"]})
+        shipped += 1
+        print(f"shipped own-certified at sigma {sigma} ({record['evaluation']['BSD68']['own PSNR']:.2f} dB on BSD68)")
+    if weights.total_bytes(dest) > weights.BUDGET_BYTES:
+        print(f"the shipped states take {weights.total_bytes(dest) / 2**20:.2f} MiB, over the budget", file=sys.stderr)
+        return 1
+    return 0 if shipped else 2
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="medium", choices=("medium", "full"))
+    ap.add_argument("--own-full", action="store_true",
+                    help="ship the own certified model's finished full-protocol runs instead")
     args = ap.parse_args(argv)
+    if args.own_full:
+        return ship_own_full()
     cache = repo_root() / "build" / "leaderboard" / args.scale
     run = load_results("05_leaderboard", args.scale)
     if run is None or not weights.manifest(cache):

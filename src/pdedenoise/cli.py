@@ -396,7 +396,7 @@ def _list_methods(args: argparse.Namespace) -> int:
             held = weights.withheld_reason(m.name)
             need = (f"shipped for sigma {', '.join(f'{s:g}' for s in have)}" if have
                     else f"not shipped: {held.split(' (')[0]}" if held
-                    else "no shipped weights yet: train them with the leaderboard's medium run")
+                    else f"no shipped weights yet: they come from {m.weights_from}")
         rows.append((m.name, m.family, _stability_label(m), need))
     width = max(len(r[0]) for r in rows)
     shown = max(len(label(r[0])) for r in rows)

@@ -66,7 +66,8 @@ LABELS: dict[str, str] = {**TABLES, **METHODS, **QUANTITIES}
 #: short names of the methods, for figure labels where a full label does not fit
 SHORT = {"heat-tuned": "heat, tuned ρ", "heat-oracle": "heat, oracle ρ", "perona-malik-tuned": "Perona-Malik",
          "perona-malik-exp-tuned": "Perona-Malik (exp. g)", "ncdf": "NCDF", "cross-diffusion": "cross-diffusion",
-         "tnrd": "TNRD-style", "diffnet": "DiffNet", "unet": "U-Net", "bm3d": "BM3D", "own": "own model"}
+         "tnrd": "TNRD-style", "diffnet": "DiffNet", "unet": "U-Net", "bm3d": "BM3D", "own": "own model",
+         "own-certified": "own model (l2)"}
 
 
 def short_label(key: Hashable) -> Hashable:

@@ -280,15 +280,15 @@ def search_start(model: CertifiedModel, tune, grid: dict = INIT_GRID, seed: int 
     return {**best, "evaluations": evaluations, "where": dict(r.where)}
 
 
-def fit_certified(ctx, steps: int | None = None, lr: float = 1e-2, lr_final: float = 1e-3) -> dict:
-    """Fit the certified model under the leaderboard's protocol: the start by :func:`search_start` on the tuning
-    pairs, then Adam (``lr -> lr_final``, MSE) on the training pairs for the scale's ``small`` budget (or ``steps``);
-    the trained model is kept only if it beats its start on the tuning pairs (so training never makes it worse
-    than the start it was given). Returns a state ``{"config", "tensors"}``."""
+def fit_certified(ctx, steps: int | None = None, lr: float = 1e-2, lr_final: float = 1e-3, repeats: int = 1) -> dict:
+    """Fit the certified model (each stage applied ``repeats`` times) under the leaderboard's protocol: the start by
+    :func:`search_start` on the tuning pairs, then Adam (``lr -> lr_final``, MSE) on the training pairs for the
+    scale's ``small`` budget (or ``steps``); the trained model is kept only if it beats its start on the tuning pairs
+    (so training never makes it worse than the start it was given). Returns a state ``{"config", "tensors"}``."""
     from ..train import TrainConfig, fit, seed_everything
 
     seed_everything(ctx.seed)
-    model = CertifiedModel()
+    model = CertifiedModel(repeats=repeats)
     t0 = time.perf_counter()
     start = search_start(model, ctx.tune, seed=ctx.seed)
     start_tensors = {k: v.detach().clone() for k, v in model.state_dict().items()}

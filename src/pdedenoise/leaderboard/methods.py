@@ -60,6 +60,8 @@ class Method:
         oracle: needs the clean image (an upper bound, not a usable denoiser).
         requires: an optional Python package it needs.
         shipped: whether the book ships its fitted state (small enough, our own training).
+        note: a remark for the tables.
+        weights_from: where its shipped weights come from.
     """
 
     name: str
@@ -73,6 +75,8 @@ class Method:
     requires: str | None = None
     shipped: bool = True
     note: str = ""
+    #: where shipped weights come from (the command-line listing says it while there are none)
+    weights_from: str = "the leaderboard's medium run"
     tags: tuple = field(default_factory=tuple)
 
 
@@ -428,6 +432,19 @@ def _fit_own(ctx: FitContext) -> dict:
     return fit_own(ctx)
 
 
+def _build_certified(state: dict, sigma: float) -> Denoiser:
+    from .certified import CertifiedModel
+
+    return _no_grad(CertifiedModel.from_state(state).eval())
+
+
+def _fit_certified(ctx: FitContext) -> dict:
+    from .certified import fit_certified
+    from .ownfull import REPEATS
+
+    return fit_certified(ctx, repeats=REPEATS)
+
+
 def _registry() -> dict[str, Method]:
     m = [
         Method("heat-tuned", "heat equation, best single rho", "PDE, tuned", "certificate", "01_heat_pinn", _heat_fit,
@@ -463,6 +480,10 @@ def _registry() -> dict[str, Method]:
         Method("bm3d", "BM3D", "classical", "not a PDE", "05_leaderboard", None, _bm3d_build, requires="bm3d",
                shipped=False, note="the reference implementation from PyPI (Tampere University; free for non-commercial use only)"),
         Method("own", "the book's own model", "PDE, learned", "certificate", "05_leaderboard", _fit_own, _build_own),
+        Method("own-certified", "the book's own model, l2-certified", "PDE, learned", "certificate",
+               "05_leaderboard", _fit_certified, _build_certified,
+               note="every stage non-expansive in l2 for any parameters; can sharpen",
+               weights_from="its full-protocol runs (tools/record_own_full.py, then tools/ship_weights.py --own-full)"),
     ]
     return {x.name: x for x in m}
 

@@ -128,6 +128,17 @@ def withhold(method: str, sigma: float, folder: Path, reason: str) -> None:
     _write_json(folder / WITHHELD, {**withheld(folder), name: reason})
 
 
+def _how_to_make(method: str) -> str:
+    """How the weights of ``method`` are made (the registry's ``weights_from`` where it names another route)."""
+    from .methods import METHODS
+
+    m = METHODS.get(method)
+    if m is not None and m.weights_from != type(m).weights_from:
+        return f"they come from {m.weights_from}"
+    return ("train them with: python -m pdedenoise.notebooks --scale medium --only 05_ (then tools/ship_weights.py "
+            "copies them into the package)")
+
+
 def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
     """The shipped state of ``method`` at ``sigma`` (exactly that level), checksum-verified."""
     folder = _folder(folder)
@@ -143,8 +154,7 @@ def load_state(method: str, sigma: float, folder: Path | None = None) -> dict:
                                  "pdedenoise.notebooks --scale medium --only 05_ (then tools/ship_weights.py)")
         raise MissingWeights(
             f"no shipped weights for {method!r} at sigma {sigma:g}" + (f" (shipped: sigma {have})" if have else "")
-            + "; train them with: python -m pdedenoise.notebooks --scale medium --only 05_ "
-              "(then tools/ship_weights.py copies them into the package)")
+            + "; " + _how_to_make(method))
     data = path.read_bytes()  # verified and loaded from the same bytes
     digest = hashlib.sha256(data).hexdigest()
     if not isinstance(entry, dict) or digest != entry.get("sha256"):
