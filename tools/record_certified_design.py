@@ -40,8 +40,8 @@ from pdedenoise import threads
 from pdedenoise.fullbatch import LBFGSConfig, lbfgs
 from pdedenoise.leaderboard import analysis as A
 from pdedenoise.leaderboard import certified as CM
+from pdedenoise.leaderboard.certified import mean_psnr
 from pdedenoise.leaderboard import protocol as P
-from pdedenoise.metrics import psnr
 from pdedenoise.results import load_results, provenance, save_results
 from pdedenoise.train import TrainConfig, fit, seed_everything
 
@@ -52,13 +52,6 @@ LR, LR_FINAL = 1e-2, 1e-3
 VALIDATION = dict(count=64, size=96, seed_offset=2)
 #: Adam steps / L-BFGS iterations between two points of the validation curve
 CURVE_EVERY = dict(adam=250, lbfgs=5)
-
-
-@torch.no_grad()
-def mean_psnr(model: torch.nn.Module, pairs) -> float:
-    noisy, clean = pairs
-    out = torch.cat([model(noisy[i:i + 8]) for i in range(0, noisy.shape[0], 8)])
-    return float(psnr(out.double(), clean.double(), P.PEAK).mean())
 
 
 def main(argv=None) -> int:

@@ -41,12 +41,12 @@ from pdedenoise import threads
 from pdedenoise.atomic import atomic_file
 from pdedenoise.leaderboard import analysis as A
 from pdedenoise.leaderboard import certified as CM
+from pdedenoise.leaderboard.certified import mean_psnr
 from pdedenoise.leaderboard import evaluate as E
 from pdedenoise.leaderboard import methods as MM
 from pdedenoise.leaderboard import ownfull as O
 from pdedenoise.leaderboard import protocol as P
 from pdedenoise.leaderboard import published as PUB
-from pdedenoise.metrics import psnr
 from pdedenoise.results import load_results, provenance, results_dir, save_results
 from pdedenoise.train import History, TrainConfig, TrainingInterrupted, fit, load_checkpoint, seed_everything
 
@@ -54,13 +54,6 @@ NAME = "05_own_full"
 LR, LR_FINAL = 1e-2, 1e-3
 REPEATS, PROTOCOL = O.REPEATS, O.FULL_PROTOCOL
 SMOKE = dict(scale="ci", steps=30, curve_every=10, validation=[8, 32], test_count=2)
-
-
-@torch.no_grad()
-def mean_psnr(model: torch.nn.Module, pairs) -> float:
-    noisy, clean = pairs
-    out = torch.cat([model(noisy[i:i + 8]) for i in range(0, noisy.shape[0], 8)])
-    return float(psnr(out.double(), clean.double(), P.PEAK).mean())
 
 
 def main(argv=None) -> int:

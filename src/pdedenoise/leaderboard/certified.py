@@ -247,7 +247,9 @@ def initialise(model: CertifiedModel, K: float = 22.0, rho: float = 1 / 32, alph
     return model
 
 
-def _psnr(model: nn.Module, pairs) -> float:
+def mean_psnr(model: nn.Module, pairs) -> float:
+    """Mean PSNR (peak 255) of ``model`` over ``pairs`` = ``(noisy, clean)``, (N, 1, H, W) each, 0–255, run without
+    gradients eight images at a time."""
     from ..metrics import psnr
 
     noisy, clean = pairs
@@ -265,14 +267,14 @@ def search_start(model: CertifiedModel, tune, grid: dict = INIT_GRID, seed: int 
     from ..gridsearch import interior_search
 
     rho0 = 1 / 32
-    r = interior_search(lambda p: _psnr(initialise(model, p["K"], rho0, p["alpha"], seed=seed), tune),
+    r = interior_search(lambda p: mean_psnr(initialise(model, p["K"], rho0, p["alpha"], seed=seed), tune),
                         {"K": list(grid["K"]), "alpha": list(grid["alpha"])}, limits=INIT_LIMITS)
     best = {"K": r.params["K"], "rho": rho0, "alpha": r.params["alpha"], "PSNR": r.score}
     evaluations = r.evaluations
     for rho in grid["rho"]:
         if rho == rho0:
             continue
-        score = _psnr(initialise(model, best["K"], rho, best["alpha"], seed=seed), tune)
+        score = mean_psnr(initialise(model, best["K"], rho, best["alpha"], seed=seed), tune)
         evaluations += 1
         if score > best["PSNR"]:
             best.update(rho=rho, PSNR=score)
@@ -297,7 +299,7 @@ def fit_certified(ctx, steps: int | None = None, lr: float = 1e-2, lr_final: flo
                                                 lr_final=lr_final, seed=ctx.seed, progress=ctx.progress,
                                                 desc=f"certified model, sigma {ctx.sigma:g}"))
     model.eval()
-    trained = _psnr(model, ctx.tune)
+    trained = mean_psnr(model, ctx.tune)
     kept = trained >= start["PSNR"]
     if not kept:
         model.load_state_dict(start_tensors)
