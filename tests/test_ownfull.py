@@ -148,7 +148,20 @@ class _Killed(BaseException):
     """Stands for the process ending (SIGKILL) at a chosen point."""
 
 
-def test_a_kill_between_checkpoint_and_record_loses_no_curve_point(tmp_path, monkeypatch):
+@pytest.fixture
+def one_thread(monkeypatch):
+    """The tools run on one thread (they configure torch from ``PDEDENOISE_NUM_THREADS``): a resumed run equals an
+    uninterrupted one bit for bit on the same thread count, and two threads' convolutions may round differently from
+    one process to the next. Torch's thread count is put back afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("PDEDENOISE_NUM_THREADS", "1")
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_kill_between_checkpoint_and_record_loses_no_curve_point(tmp_path, monkeypatch, one_thread):
     """Killed after the step-10 checkpoint but before its validation score is written, and again during the final
     evaluation: the next calls score the saved step, redo the evaluation and end with the record of an
     uninterrupted run (every curve point, the kept-training decision)."""
