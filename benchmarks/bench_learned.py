@@ -11,7 +11,9 @@ Rows (each the best of ``--repeat`` interleaved repetitions, wall time, one thre
 * **Training steps** (forward, MSE, backward, Adam): FoE-S on 10 crops of 128² (the authors' batch) on the three
   paths, KA and the U-Net diffusivity on the same batch, and the TNRD-style model (5 stages, 24 filters 5x5) on 4
   crops of 180² on the earlier path (table lookup through autograd, oneDNN's convolutions), today's eager path and
-  compiled; from its rate, the time of one full-batch forward + backward over Chen and Pock's 400 images of 180².
+  compiled; from its rate, the time of one full-batch forward + backward over Chen and Pock's 400 images of 180²;
+  the book's own certified model (8 stages, each applied twice) on its full-protocol batch of 16 crops of 64², on the
+  three paths (earlier: its spline lookups through autograd).
 
 The compiled rows are timed after their compilation (first calls excluded, as in a long run). Needs the authors'
 checkpoints (``learned_diffusivities_ckpt`` in the data folder). Writes ``benchmarks/results/learned_<device>.json``.
@@ -25,6 +27,8 @@ import time
 import torch
 
 from pdedenoise import kernels
+from pdedenoise.leaderboard.certified import CertifiedModel
+from pdedenoise.leaderboard.ownfull import REPEATS
 from pdedenoise.papers.barbeiro2020.tnrd import TNRD
 from pdedenoise.papers.valdivia2024 import analysis as A
 from pdedenoise.papers.valdivia2024 import protocol as P
@@ -73,6 +77,8 @@ def main(argv=None) -> dict:
     g = torch.Generator().manual_seed(0)
     tnrd_clean = torch.rand(4, 1, args.tnrd_crop, args.tnrd_crop, generator=g) * 255
     tnrd_noisy = tnrd_clean + 25 * torch.randn(tnrd_clean.shape, generator=g)
+    own_clean = torch.rand(16, 1, 64, 64, generator=g) * 255   # the own model's full-protocol batch (16 x 64²)
+    own_noisy = own_clean + 25 * torch.randn(own_clean.shape, generator=g)
 
     cases = {}  # name -> (function, path, images, pixel-steps)
     for path_name, path in PATHS.items():
@@ -96,6 +102,9 @@ def main(argv=None) -> dict:
         cases[("train", f"FoE-S, {path_name}", 10)] = (trainer(A._Unpadded(A.fresh_model("FoE-S", 25)), x_train, y_train), path)
         torch.manual_seed(0)
         cases[("train", f"TNRD-style 5x5, {path_name}", 4)] = (trainer(TNRD(), tnrd_noisy, tnrd_clean), path)
+        torch.manual_seed(0)
+        own = CertifiedModel(repeats=REPEATS)
+        cases[("train", f"own certified, {path_name}", 16)] = (trainer(own, own_noisy, own_clean), path)
     for label in ("KA", "U-Net"):
         cases[("train", label, 10)] = (trainer(A._Unpadded(A.fresh_model(label, 25)), x_train, y_train), PATHS["fused, eager"])
 
@@ -112,8 +121,9 @@ def main(argv=None) -> dict:
     kernels.use_compiled(False)
     rows = []
     for (kind, name, b), s in best.items():
-        size = args.crop + 2 * 8 if kind == "restore" else (args.tnrd_crop if name.startswith("TNRD") else args.train_crop)
-        steps = 10 if not name.startswith("TNRD") else 5
+        size = args.crop + 2 * 8 if kind == "restore" else (
+            args.tnrd_crop if name.startswith("TNRD") else 64 if name.startswith("own") else args.train_crop)
+        steps = 5 if name.startswith("TNRD") else 8 * REPEATS if name.startswith("own") else 10
         row = {"task": kind, "model": name, "batch": b, "seconds": s, "images_per_s": b / s,
                "mpixel_steps_per_s": b * size * size * steps / s / 1e6}
         if kind == "restore" and b == 8:
@@ -121,7 +131,7 @@ def main(argv=None) -> dict:
         rows.append(row)
     by = {(r["task"], r["model"], r["batch"]): r for r in rows}
     for kind, base, b in (("restore", "FoE-S", 1), ("restore", "FoE-S", 8), ("train", "FoE-S", 10),
-                          ("train", "TNRD-style 5x5", 4)):
+                          ("train", "TNRD-style 5x5", 4), ("train", "own certified", 16)):
         ref = by[(kind, f"{base}, earlier (lookups, oneDNN backward)", b)]["seconds"]
         for path_name in PATHS:
             by[(kind, f"{base}, {path_name}", b)]["speed-up vs earlier"] = ref / by[(kind, f"{base}, {path_name}", b)]["seconds"]

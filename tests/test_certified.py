@@ -4,12 +4,14 @@ extreme parameters, perturbation tests per stage and for the whole model, gradie
 back into each guard makes its test fail."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from pdedenoise import kernels
 from pdedenoise.leaderboard import certified as C
 from pdedenoise.leaderboard.ownmodel import OwnModel
 from pdedenoise.solvers import stability as S
@@ -93,6 +95,54 @@ def test_spline_slopes_stay_in_their_range_and_the_function_is_odd():
         rho, beta = (float(t) for t in spline.slope_bounds())
     assert rho <= 0.5 and beta <= 2.0
     assert torch.allclose(dd[..., :1000], torch.zeros(()).double().expand_as(dd[..., :1000]), atol=1e-12)  # flat tail
+
+
+def _lookup_case(dtype=torch.float64):
+    """A spline with random slopes and responses on every kind of point: 0, knots, the last knot, beyond it."""
+    spline = C.OddSpline(3, 4, 5.0, rho_max=1.0, beta_max=2.0).to(dtype)
+    with torch.no_grad():
+        spline.raw.normal_(0, 2, generator=torch.Generator().manual_seed(5))
+    z = torch.randn(2, 3, 6, 7, generator=torch.Generator().manual_seed(6), dtype=dtype) * 15
+    z[0, 0, 0] = torch.tensor([0.0, 5.0, -5.0, 10.0, 20.0, -20.0, 35.0], dtype=dtype)
+    return spline, z.requires_grad_()
+
+
+def _lookup(spline, z, reference: bool):
+    with contextlib.ExitStack() as stack:
+        if reference:
+            stack.enter_context(kernels.reference_path())
+        y = spline(z)
+        g = torch.autograd.grad((y * torch.linspace(-1, 2, y.numel(), dtype=y.dtype).view_as(y)).sum(),
+                                [z, spline.raw])
+    return (y.detach(), *g)
+
+
+def test_the_spline_lookup_in_closed_form_equals_the_lookups_through_autograd():
+    """Values bit for bit; gradients (the closed-form backward against autograd's) to round-off; d/dz is 0 at z = 0
+    and beyond the last knot, as autograd's abs and clamp have it."""
+    spline, z = _lookup_case()
+    fast, ref = _lookup(spline, z, False), _lookup(spline, z, True)
+    assert torch.equal(fast[0], ref[0])
+    for a, b in zip(fast[1:], ref[1:]):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12)
+    gz = torch.autograd.grad(spline(z).sum(), z)[0][0, 0, 0]
+    last = float(spline.slopes()[0, -1])
+    assert float(gz[0]) == 0.0 and float(gz[6]) == 0.0      # z = 0; |z| = 35 beyond the last knot S h = 20
+    assert float(gz[5]) == pytest.approx(last, abs=1e-12) and float(gz[3]) != 0.0   # at S h (clamp passes); a knot
+
+
+def test_the_compiled_spline_lookup_equals_the_eager_one():
+    spline, z = _lookup_case(torch.float32)
+    before = kernels.use_compiled()
+    try:
+        out = {}
+        for flag in (False, True):
+            kernels.use_compiled(flag)
+            out[flag] = _lookup(spline, z, False)
+    finally:
+        kernels.use_compiled(before)
+    for a, b in zip(out[True], out[False]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- the certificate

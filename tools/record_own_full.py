@@ -37,7 +37,7 @@ import time
 
 import torch
 
-from pdedenoise import threads
+from pdedenoise import kernels, threads
 from pdedenoise.atomic import atomic_file
 from pdedenoise.leaderboard import analysis as A
 from pdedenoise.leaderboard import certified as CM
@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="every step at toy size (results/ci, not the protocol)")
     args = ap.parse_args(argv)
     threads.configure()
+    kernels.use_compiled(not args.smoke)   # the spline lookups fused (about 1.5x a step); a toy run would not repay it
     cfg = dict(SMOKE if args.smoke else PROTOCOL)
     if args.steps is not None:
         cfg["steps"] = args.steps

@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import kernels
+
 from ..solvers.stability import (GRADIENT_NORM_SQ, RidgeCertificate, conv_norm_sq_bound, ridge_lipschitz,
                                  ridge_step_parameters)
 
@@ -114,10 +116,53 @@ class OddSpline(nn.Module):
         h, S = self.spacing, self.knots
         # on interval j, psi'(|z|) = c_j + s_j |z| with c_j = (value at the left knot) - s_j j h; one gather each
         c = h * (torch.cumsum(s, dim=1) - s) - s * h * torch.arange(S, dtype=s.dtype, device=s.device)
-        az = z.abs().clamp(max=S * h)
-        i = (az.detach() * (1.0 / h)).clamp(max=S - 1).to(torch.int64)   # truncation = floor for |z| >= 0
-        i = i + (torch.arange(z.shape[1], device=z.device) * S).view(1, -1, 1, 1)
-        return (torch.take(c, i) + torch.take(s, i) * az) * torch.sign(z)
+        if kernels.reference():   # the lookups through autograd (its take backward scatters one value at a time)
+            return spline_lookup(z, c.reshape(-1), s.reshape(-1), h, S)
+        return _SplineLookup.apply(z, c.reshape(-1), s.reshape(-1), h, S)
+
+
+def _lookup_position(z: torch.Tensor, S: int, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``|z|`` clamped at ``S h`` and the flat table index (channel row + interval of ``|z|``, int64)."""
+    az = z.abs().clamp(max=S * h)
+    i = (az.detach() * (1.0 / h)).clamp(max=S - 1).to(torch.int64)   # truncation = floor for |z| >= 0
+    return az, i + (torch.arange(z.shape[1], device=z.device) * S).view(1, -1, 1, 1)
+
+
+def spline_lookup(z: torch.Tensor, c: torch.Tensor, s: torch.Tensor, h: float, S: int) -> torch.Tensor:
+    """``sign(z) (c[i] + s[i] |z|)``: :meth:`OddSpline.forward`'s table lookup; ``z`` (N, C, H, W), ``c`` and ``s``
+    the (C * S) flat intercepts and slopes of the intervals, ``i`` the channel's interval of ``|z|`` (clamped)."""
+    az, i = _lookup_position(z, S, h)
+    return (torch.take(c, i) + torch.take(s, i) * az) * torch.sign(z)
+
+
+def _spline_lookup_gradients(z, s, grad, h: float, S: int):
+    """The backward of :func:`spline_lookup`: ``d/dz = s[i]`` where ``0 < |z| <= S h`` (``|.|`` has slope 0 at 0, the
+    clamp above ``S h``); ``d/dc``, ``d/ds``: histograms of ``grad sign(z)`` and ``grad sign(z) |z|`` per interval."""
+    az, i = _lookup_position(z, S, h)
+    grad_z = grad * torch.take(s, i) * ((z.abs() <= S * h) & (z != 0))
+    g = grad * torch.sign(z)
+    flat = i.reshape(-1)
+    grad_c = torch.zeros_like(s).index_add(0, flat, g.reshape(-1))
+    grad_s = torch.zeros_like(s).index_add(0, flat, (g * az).reshape(-1))
+    return grad_z, grad_c, grad_s
+
+
+class _SplineLookup(torch.autograd.Function):
+    """:func:`spline_lookup` with its gradients in closed form (only ``z`` kept), optionally compiled
+    (:mod:`pdedenoise.kernels`); the same values as the composed operations, gradients to float32 round-off."""
+
+    @staticmethod
+    def forward(ctx, z, c, s, h: float, S: int):
+        ctx.save_for_backward(z, s)
+        ctx.h, ctx.S = h, S
+        return kernels.kernel("certified spline", spline_lookup)(z, c, s, h, S)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, s = ctx.saved_tensors
+        grad_z, grad_c, grad_s = kernels.kernel("certified spline gradients", _spline_lookup_gradients)(
+            z, s, grad.contiguous(), ctx.h, ctx.S)
+        return grad_z, grad_c, grad_s, None, None
 
 
 class RidgeStage(nn.Module):
