@@ -59,6 +59,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/bench_diffnet.py --device $(DEVICE)
 	$(PY) benchmarks/bench_learned.py
+	@if [ -n "$(TF_PYTHON)" ] && [ -n "$(AUTHORS)" ]; then \
+		$(PY) benchmarks/bench_authors_tf.py --tf-python "$(TF_PYTHON)" --authors "$(AUTHORS)"; \
+	else echo "bench_authors_tf.py skipped (the authors' TensorFlow code): make bench TF_PYTHON=<python with tensorflow-cpu 2.12> AUTHORS=<checkout of JoelVO/anisotropic_diffusion>"; fi
 
 lab: $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab]"

@@ -15,7 +15,8 @@ Rows (each the best of ``--repeat`` interleaved repetitions, wall time, one thre
   the book's own certified model (8 stages, each applied twice) on its full-protocol batch of 16 crops of 64², on the
   three paths (earlier: its spline lookups through autograd).
 
-The compiled rows are timed after their compilation (first calls excluded, as in a long run). Needs the authors'
+The compiled rows are timed after their compilation (first calls excluded, as in a long run), and one more call of
+each is profiled to say where its time goes (convolutions, the compiled kernels, the rest). Needs the authors'
 checkpoints (``learned_diffusivities_ckpt`` in the data folder). Writes ``benchmarks/results/learned_<device>.json``.
 """
 from __future__ import annotations
@@ -47,6 +48,24 @@ def _timed(fn, path: dict) -> float:
         t0 = time.perf_counter()
         fn()
         return time.perf_counter() - t0
+
+
+def _time_shares(fn, path: dict, grad: bool) -> dict[str, float]:
+    """Where one call's time goes (torch's profiler, self CPU time): convolutions (forward and backward), the
+    compiled kernels, everything else; fractions summing to 1."""
+    from torch.profiler import ProfilerActivity, profile
+
+    kernels.use_compiled(path["compiled"])
+    with torch.set_grad_enabled(grad), profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    parts = {"convolutions": 0.0, "compiled kernels": 0.0, "other": 0.0}
+    for event in prof.key_averages():
+        name = event.key
+        part = ("compiled kernels" if "CompiledFxGraph" in name else "convolutions" if "conv" in name.lower()
+                else "other")
+        parts[part] += event.self_cpu_time_total
+    total = sum(parts.values()) or 1.0
+    return {k: v / total for k, v in parts.items()}
 
 
 class _nothing:
@@ -118,6 +137,7 @@ def main(argv=None) -> dict:
             for key, (fn, path) in cases.items():
                 with torch.set_grad_enabled(key[0] == "train"):
                     best[key] = min(best.get(key, float("inf")), _timed(fn, path))
+    shares = {key: _time_shares(fn, path, key[0] == "train") for key, (fn, path) in cases.items() if path["compiled"]}
     kernels.use_compiled(False)
     rows = []
     for (kind, name, b), s in best.items():
@@ -128,6 +148,8 @@ def main(argv=None) -> dict:
                "mpixel_steps_per_s": b * size * size * steps / s / 1e6}
         if kind == "restore" and b == 8:
             row["batch_over_8_singles"] = s / (8 * best[(kind, name, 1)])
+        if (kind, name, b) in shares:
+            row["time_shares"] = shares[(kind, name, b)]
         rows.append(row)
     by = {(r["task"], r["model"], r["batch"]): r for r in rows}
     for kind, base, b in (("restore", "FoE-S", 1), ("restore", "FoE-S", 8), ("train", "FoE-S", 10),

@@ -107,3 +107,62 @@ def gpu_stencil_table(record: dict) -> pd.DataFrame:
                           "Gpixel-steps/s": r["gpixel_steps_per_s"], "GB/s (8 bytes per pixel-step)":
                           r["effective_GB_per_s"], "fraction of copy bandwidth": r["fraction_of_copy_bandwidth"]}
                          for name, r in record["rows"].items()])
+
+
+def authors_tf_table(record: dict) -> pd.DataFrame:
+    """``benchmarks/bench_authors_tf.py``'s rows: per model and batch, the authors' TensorFlow time, the book's
+    eager and compiled times, the book's best speed over TensorFlow's and the largest output difference."""
+    return pd.DataFrame(record["rows"])
+
+
+#: the speed targets of the learned models (one thread, ratios within one run): what is compared, the bound, and
+#: whether the measured value must be at least (``">="``) or at most (``"<="``) it
+SPEED_TARGETS = {
+    "restoration vs the authors' TensorFlow": (">=", 1.5),
+    "FoE-S restoration vs the earlier path": (">=", 10.0),
+    "batch of 8 / 8 single images": ("<=", 1.0),
+    "training step vs the earlier path": (">=", 5.0),
+    "TNRD full batch (400 x 180²) forward + backward, two cores (s)": ("<=", 30.0),
+}
+
+
+def _why(row: dict) -> str:
+    shares = row.get("time_shares")
+    if not shares:
+        return ""
+    part = ", ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
+    return f"where a compiled call's time goes: {part}"
+
+
+def learned_targets(learned: dict, authors: dict | None = None) -> pd.DataFrame:
+    """Every target of :data:`SPEED_TARGETS` checked on the recorded benchmarks (``bench_learned.py`` and, when
+    given, ``bench_authors_tf.py``): one row per model and batch with the measured value, whether it meets the
+    target, and for a missed one where the compiled call's time goes (the profile recorded with it)."""
+    rows = []
+
+    def add(target: str, what: str, value: float, why: str = "") -> None:
+        op, bound = SPEED_TARGETS[target]
+        met = value >= bound if op == ">=" else value <= bound
+        rows.append({"target": f"{target} {op} {bound:g}", "case": what, "measured": value, "met": "yes" if met else
+                     "no", "where the time goes (when missed)": "" if met else why})
+
+    by = {(r["task"], r["model"], r["batch"]): r for r in learned["rows"]}
+    compiled = " fused, compiled"
+    if authors is not None:
+        for r in authors["rows"]:
+            book = by.get(("restore", f"{r['model']},{compiled}", r["batch"]), {})
+            add("restoration vs the authors' TensorFlow", f"{r['model']}, batch {r['batch']}",
+                r["book / TensorFlow speed"], _why(book))
+    for (task, model, b), r in by.items():
+        if task == "restore" and model == f"FoE-S,{compiled}":
+            add("FoE-S restoration vs the earlier path", f"batch {b}", r["speed-up vs earlier"], _why(r))
+        if task == "restore" and "batch_over_8_singles" in r and (model.endswith(compiled) or "," not in model):
+            add("batch of 8 / 8 single images", model.replace(compiled, " compiled"), r["batch_over_8_singles"], _why(r))
+        if task == "train" and model.endswith(compiled) and model.startswith(("FoE-S", "TNRD")):
+            add("training step vs the earlier path", f"{model.split(',')[0]}, batch {b}", r["speed-up vs earlier"],
+                _why(r))
+    one_thread = learned["tnrd_full_batch_seconds_estimate"]
+    tnrd = by.get(("train", f"TNRD-style 5x5,{compiled}", 4), {})
+    add("TNRD full batch (400 x 180²) forward + backward, two cores (s)",
+        f"one thread {one_thread:.0f} s, halved (two cores at best)", one_thread / 2, _why(tnrd))
+    return pd.DataFrame(rows)
