@@ -16,7 +16,8 @@ Rows (each the best of ``--repeat`` interleaved repetitions, wall time, one thre
   three paths (earlier: its spline lookups through autograd).
 
 The compiled rows are timed after their compilation (first calls excluded, as in a long run), and one more call of
-each is profiled to say where its time goes (convolutions, the compiled kernels, the rest). Needs the authors'
+each (and of KA and the U-Net diffusivity) is profiled to say where its time goes (convolutions, the compiled
+kernels, the rest). Needs the authors'
 checkpoints (``learned_diffusivities_ckpt`` in the data folder). Writes ``benchmarks/results/learned_<device>.json``.
 """
 from __future__ import annotations
@@ -137,7 +138,8 @@ def main(argv=None) -> dict:
             for key, (fn, path) in cases.items():
                 with torch.set_grad_enabled(key[0] == "train"):
                     best[key] = min(best.get(key, float("inf")), _timed(fn, path))
-    shares = {key: _time_shares(fn, path, key[0] == "train") for key, (fn, path) in cases.items() if path["compiled"]}
+    shares = {key: _time_shares(fn, path, key[0] == "train") for key, (fn, path) in cases.items()
+              if path["compiled"] or "," not in key[1]}   # every model's fastest path
     kernels.use_compiled(False)
     rows = []
     for (kind, name, b), s in best.items():

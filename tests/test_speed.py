@@ -81,7 +81,7 @@ def test_each_speed_target_flips_at_its_bound(foe, tnrd, ratio, missed):
     assert not table.case.str.contains("own").any()
     for _, row in table[table.met == "no"].iterrows():
         if "FoE-S" in row.target and row.case == "batch 8":
-            assert row["where the time goes (when missed)"].startswith("where a compiled call's time goes: compiled kernels 70%")
+            assert row["where the time goes (when missed)"].startswith("where the call's time goes: compiled kernels 70%")
     authors["rows"][0]["book / TensorFlow speed"] = 1.49
     flipped = speed.learned_targets(_learned_record(foe, tnrd, ratio), authors)
     assert "restoration vs the authors' TensorFlow >= 1.5" in set(flipped.loc[flipped.met == "no", "target"])

@@ -131,13 +131,13 @@ def _why(row: dict) -> str:
     if not shares:
         return ""
     part = ", ".join(f"{k} {v:.0%}" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
-    return f"where a compiled call's time goes: {part}"
+    return f"where the call's time goes: {part}"
 
 
 def learned_targets(learned: dict, authors: dict | None = None) -> pd.DataFrame:
     """Every target of :data:`SPEED_TARGETS` checked on the recorded benchmarks (``bench_learned.py`` and, when
     given, ``bench_authors_tf.py``): one row per model and batch with the measured value, whether it meets the
-    target, and for a missed one where the compiled call's time goes (the profile recorded with it)."""
+    target, and for a missed one where the call's time goes (the profile recorded with it)."""
     rows = []
 
     def add(target: str, what: str, value: float, why: str = "") -> None:
@@ -150,7 +150,8 @@ def learned_targets(learned: dict, authors: dict | None = None) -> pd.DataFrame:
     compiled = " fused, compiled"
     if authors is not None:
         for r in authors["rows"]:
-            book = by.get(("restore", f"{r['model']},{compiled}", r["batch"]), {})
+            book = by.get(("restore", f"{r['model']},{compiled}", r["batch"])) or by.get(
+                ("restore", r["model"], r["batch"]), {})
             add("restoration vs the authors' TensorFlow", f"{r['model']}, batch {r['batch']}",
                 r["book / TensorFlow speed"], _why(book))
     for (task, model, b), r in by.items():
