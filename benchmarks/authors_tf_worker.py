@@ -4,11 +4,14 @@ Runs in an environment with TensorFlow (``tensorflow-cpu==2.12.1``, ``numpy<2``)
 the authors' ``architectures.py`` from a checkout of JoelVO/anisotropic_diffusion given by ``--authors``; nothing
 of it is copied here. Protocol on stdin/stdout, one JSON object per line:
 
-* start: ``--inputs`` is an ``.npz`` with ``noisy`` (B, H, W) float32 and ``models`` a JSON list of
+* start: ``--inputs`` is an ``.npz`` with ``noisy`` (B, H, W) float32, ``batches`` the batch sizes to trace and
+  ``models`` a JSON list of
   ``{"label", "name", "architecture", "kind", "first", "second"}`` (the authors' argument names: ``KAutomation``,
   ``FoE``, ``UNet``); each is built with the authors' ``get_nn`` at the crop size, its checkpoint loaded from
   ``--checkpoints``, wrapped in ``tf.function`` and called once per batch size (tracing outside the timing).
-  The worker answers ``{"ready": true}``.
+  The worker answers ``{"ready": true, "tensorflow": version}``.
+* a request that fails is answered ``{"error": message}`` (the worker goes on); only the answers go to the
+  protocol's stdout, everything else the libraries print goes to stderr.
 * ``{"time": label, "batch": b}`` -> ``{"seconds": s}``: one call on the first ``b`` images, wall time;
 * ``{"outputs": path}`` -> ``{"written": path}``: every model's output at the largest batch, saved as ``.npz``;
 * ``{"quit": true}`` ends it.
@@ -29,6 +32,9 @@ def main() -> int:
     ap.add_argument("--inputs", required=True)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())   # stray prints (ours, the libraries') go to stderr
+    sys.stdout = sys.stderr
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
     import tensorflow as tf
@@ -52,23 +58,26 @@ def main() -> int:
         for b in sizes:
             fn(tf.constant(noisy[:b]))   # trace once per shape
         models[s["label"]] = fn
-    print(json.dumps({"ready": True, "tensorflow": tf.__version__}), flush=True)
+    print(json.dumps({"ready": True, "tensorflow": tf.__version__}), file=protocol, flush=True)
     for line in sys.stdin:
-        ask = json.loads(line)
-        if ask.get("quit"):
-            break
-        if "time" in ask:
-            x = tf.constant(noisy[:int(ask["batch"])])
-            t0 = time.perf_counter()
-            models[ask["time"]](x).numpy()
-            answer = {"seconds": time.perf_counter() - t0}
-        elif "outputs" in ask:
-            b = max(sizes)
-            np.savez(ask["outputs"], **{k: fn(tf.constant(noisy[:b])).numpy()[..., 0] for k, fn in models.items()})
-            answer = {"written": ask["outputs"]}
-        else:
-            answer = {"error": f"unknown request {ask}"}
-        print(json.dumps(answer), flush=True)
+        try:
+            ask = json.loads(line)
+            if ask.get("quit"):
+                break
+            if "time" in ask:
+                x = tf.constant(noisy[:int(ask["batch"])])
+                t0 = time.perf_counter()
+                models[ask["time"]](x).numpy()
+                answer = {"seconds": time.perf_counter() - t0}
+            elif "outputs" in ask:
+                b = max(sizes)
+                np.savez(ask["outputs"], **{k: fn(tf.constant(noisy[:b])).numpy()[..., 0] for k, fn in models.items()})
+                answer = {"written": ask["outputs"]}
+            else:
+                answer = {"error": f"unknown request {ask}"}
+        except Exception as exc:   # noqa: BLE001 -- answered, so that the driver names it
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), file=protocol, flush=True)
     return 0
 
 

@@ -134,6 +134,8 @@ def main(argv=None) -> int:
             scratch.load_state_dict(saved["model"])
             curve_point(scratch, hist.steps, hist.wall_seconds)
         piece_info = {k: started[k] for k in ("commit", "date", "device")}
+        # which formulation of the spline lookups trained this piece (pieces before 1db1e17 name none: autograd's)
+        piece_info["spline lookups"] = "closed form, compiled" if kernels.use_compiled() else "closed form, eager"
         while True:
             left = deadline - time.monotonic()
             if left < 60:

@@ -148,7 +148,7 @@ def _spline_lookup_gradients(z, s, grad, h: float, S: int):
 
 
 class _SplineLookup(torch.autograd.Function):
-    """:func:`spline_lookup` with its gradients in closed form (only ``z`` kept), optionally compiled
+    """:func:`spline_lookup` with its gradients in closed form (``z`` and the slopes kept), optionally compiled
     (:mod:`pdedenoise.kernels`); the same values as the composed operations, gradients to float32 round-off."""
 
     @staticmethod
