@@ -61,7 +61,7 @@ def _learned_record(foe_speedup: float, tnrd_two: float, train_speedup: float = 
             "tnrd_crop": 180, "tnrd_batch": 4, "rows": [
         {"task": "restore", "model": f"FoE-S, {compiled}", "batch": 1, "speed-up vs earlier": foe_speedup},
         {"task": "restore", "model": f"FoE-S, {compiled}", "batch": 8, "speed-up vs earlier": foe_speedup,
-         "time_shares": {"convolutions": 0.2, "compiled kernels": 0.7, "other": 0.1}},
+         "batch_over_8_singles": 0.9, "time_shares": {"convolutions": 0.2, "compiled kernels": 0.7, "other": 0.1}},
         {"task": "train", "model": f"FoE-S, {compiled}", "batch": 10, "speed-up vs earlier": train_speedup},
         {"task": "train", "model": f"TNRD-style 5x5, {compiled}", "batch": 4, "speed-up vs earlier": 6.0},
         {"task": "train", "model": f"own certified, {compiled}", "batch": 16, "speed-up vs earlier": 1.4}]}
@@ -84,6 +84,7 @@ def test_each_speed_target_flips_at_its_bound(foe, tnrd, train, ka, batch, misse
     table = speed.learned_targets(_learned_record(foe, tnrd, train), _authors_record(ka, batch))
     assert set(table.loc[table.met == "no", "target"]) == missed
     assert (table.met != "not measured").all()
+    assert table.loc[table.case == "FoE-S", "measured"].item() == 0.9   # bench_learned's own ratio where it has one
     assert not table.case.str.contains("own").any()   # timed, but no target of its own
     if foe < 10:   # a missed target says where the profiled call's time went
         row = table[(table.met == "no") & (table.case == "batch 8")].iloc[0]
@@ -93,7 +94,7 @@ def test_each_speed_target_flips_at_its_bound(foe, tnrd, train, ka, batch, misse
 def test_a_target_without_its_measurement_says_so_instead_of_vanishing():
     table = speed.learned_targets(_learned_record(10.0, 30.0), _authors_record(models=("KA", "FoE-S")))
     gone = table[table.met == "not measured"]
-    assert set(gone.case) >= {"U-Net, batch 1", "FoE-RB, batch 8", "U-Net"}   # TensorFlow rows and batch ratios
+    assert set(gone.case) >= {"U-Net, batch 1", "FoE-RB, batch 8", "U-Net (beside the TensorFlow run)"}
     no_authors = speed.learned_targets({k: v for k, v in _learned_record(10.0, 30.0).items()
                                         if k != "tnrd_full_batch_seconds_two_threads"})
     assert (no_authors.loc[no_authors.target.str.startswith("restoration"), "met"] == "not measured").all()
