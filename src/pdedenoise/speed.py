@@ -163,13 +163,11 @@ def learned_targets(learned: dict, authors: dict | None = None) -> pd.DataFrame:
     theirs = {(r["model"], r["batch"]): r for r in (authors or {}).get("rows", [])}
     for model in CHAPTER3_MODELS:
         for b in AUTHORS_BATCHES:
-            r = theirs.get((model, b))
             add("restoration vs the authors' TensorFlow", f"{model}, batch {b}",
-                None if r is None else r["book / TensorFlow speed"], _why(profile("restore", model, b)))
+                theirs.get((model, b), {}).get("book / TensorFlow speed"), _why(profile("restore", model, b)))
     for b in AUTHORS_BATCHES:
-        r = by.get(("restore", f"FoE-S, {COMPILED_PATH}", b))
-        add("FoE-S restoration vs the earlier path", f"batch {b}", None if r is None else r["speed-up vs earlier"],
-            _why(r or {}))
+        r = profile("restore", "FoE-S", b)
+        add("FoE-S restoration vs the earlier path", f"batch {b}", r.get("speed-up vs earlier"), _why(r))
     for model in CHAPTER3_MODELS:   # the book's fastest path: bench_learned's run where it times the model, else
         own = profile("restore", model, 8)   # the run beside the authors' code (whose large calls alternate with it)
         one, eight = theirs.get((model, 1)), theirs.get((model, 8))
@@ -179,9 +177,8 @@ def learned_targets(learned: dict, authors: dict | None = None) -> pd.DataFrame:
             add("batch of 8 / 8 single images", f"{model} (beside the TensorFlow run)", None if one is None or
                 eight is None else eight["book, best (s)"] / (8 * one["book, best (s)"]), _why(own))
     for model, b in (("FoE-S", 10), ("TNRD-style 5x5", 4)):
-        r = by.get(("train", f"{model}, {COMPILED_PATH}", b))
-        add("training step vs the earlier path", f"{model}, batch {b}", None if r is None else r["speed-up vs earlier"],
-            _why(r or {}))
+        r = profile("train", model, b)
+        add("training step vs the earlier path", f"{model}, batch {b}", r.get("speed-up vs earlier"), _why(r))
     two = learned.get("tnrd_full_batch_seconds_two_threads")
     add("TNRD full batch forward + backward on two threads (s)",
         f"400 x {learned.get('tnrd_crop', 180)}², from a step on {learned.get('tnrd_batch', 4)} crops (one thread: "
