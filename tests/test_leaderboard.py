@@ -579,3 +579,63 @@ def test_price_of_stability_is_untested_while_a_job_runs_or_the_sizes_differ():
     assert math.isnan(table["PSNR BSD68 s25"].iloc[2])
     fig = price.figure(table, {"WCRR-NN": (13763, 28.68, "certificate (weakly convex)"), "BM3D": (0, 28.57, "x")})
     assert len(fig.axes[0].lines) >= 2  # two finished classes (one point each) and BM3D's level
+
+
+def _sigma_record(sigma: float, entries: dict, n: int = 68) -> dict:
+    """A recorded board at one sigma: per-image BSD68 scores (``entries``: method -> PSNR) and its board."""
+    import pandas as pd
+
+    rows = [{"method": m, "set": "BSD68", "sigma": sigma, "image": i, "PSNR": p + 0.01 * (i % 3), "SSIM": 0.5}
+            for i in range(n) for m, p in {"noisy input": 10.0, **entries}.items()]
+    scores = pd.DataFrame(rows)
+    board = pd.DataFrame([{"method": m, "label": m, "family": "PDE, learned", "stability": "empirical",
+                           "parameters": 7 * sigma, f"PSNR BSD68 s{sigma:g}": p, f"SSIM BSD68 s{sigma:g}": 0.5,
+                           "failed": ""} for m, p in {"noisy input": 10.0, **entries}.items()])
+    return {"scores": scores, "board": board, "config": {"bootstrap": 100, "sigmas": [sigma]},
+            "provenance": {"commit": f"c{sigma:g}"}}
+
+
+def test_the_board_at_other_sigmas_joins_the_recorded_one():
+    """Every sigma's columns and scores in one board, ranked at sigma 25; an entry that only the other record has
+    keeps its own labels; a sigma already in the page's record is not replaced; the neighbours cover every sigma."""
+    main = _sigma_record(25, {"tnrd": 28.0, "bm3d": 28.5})
+    s15 = _sigma_record(15, {"tnrd": 31.5, "bm3d": 31.0, "own-certified": 30.0})
+    clash = _sigma_record(25, {"tnrd": 99.0})
+    merged = analysis.merge_sigma_records(main, [s15, clash])
+    assert merged["config"]["sigmas"] == [15.0, 25.0]
+    assert [p["commit"] for p in merged["parts"]] == ["c25", "c15"]
+    board, near = analysis.recorded_board(merged)
+    assert [c for c in board.columns if c.startswith("PSNR")] == ["PSNR BSD68 s15", "PSNR BSD68 s25"]
+    assert analysis.rank_column(board.columns) == "PSNR BSD68 s25"
+    assert list(board.method[:2]) == ["bm3d", "tnrd"]  # ranked at 25, where bm3d leads, not at 15
+    row = board.set_index("method").loc["own-certified"]
+    assert row["parameters"] == 105 and math.isnan(row["PSNR BSD68 s25"]) and row["PSNR BSD68 s15"] == 30.0
+    assert board.set_index("method").loc["tnrd", "parameters"] == 175  # the page's own record's label wins
+    assert float(merged["scores"].query("method == 'tnrd' and sigma == 25").PSNR.max()) < 30  # 99 not taken
+    assert set(near.sigma) == {15.0, 25.0}
+
+
+def test_a_diverged_fit_is_reported_on_the_board_not_a_stop(monkeypatch, tmp_path):
+    """Training that diverges (FloatingPointError) gives a state that says so: not cached, not scored, and the
+    board (also once recorded and marked again) names the entry as not fitted with the reason."""
+    import dataclasses
+
+    import pandas as pd
+
+    def diverges(ctx):
+        raise FloatingPointError("training loss became not a number at step 1")
+
+    monkeypatch.setitem(methods.METHODS, "foe-m", dataclasses.replace(methods.get("foe-m"), fit=diverges))
+    ctx = analysis.fit_context("ci", 50, seed=0, progress=False)
+    states, seconds = analysis.fit_all(["heat-tuned", "foe-m"], ctx, log=lambda s: None, cache=tmp_path)
+    assert "not a number" in analysis.fit_failure(states["foe-m"]) and analysis.fit_failure(states["heat-tuned"]) is None
+    assert "foe-m" in seconds and list(weights.manifest(tmp_path)) == ["heat-tuned-s50.pt"]
+    assert set(analysis.denoisers(states, 50)) == {"heat-tuned"}
+    scores = analysis.score_all(states, "ci", 50, log=lambda s: None)
+    assert "foe-m" not in set(scores.method)
+    board = analysis.table(scores, states, 50)
+    failed = board.set_index("method").loc["foe-m", "failed"]
+    assert failed.startswith("not fitted at sigma 50") and "not a number" in failed
+    marked = analysis.mark_failures(pd.DataFrame(board.to_dict("records")), scores)
+    assert marked.set_index("method").loc["foe-m", "failed"] == failed
+    assert marked.set_index("method").loc["heat-tuned", "failed"] == ""

@@ -43,12 +43,24 @@ def budget(ctx: MM.FitContext) -> dict:
             "batch": ctx.batch, "seed": ctx.seed, "code": code_version()}
 
 
+#: the key of a state's configuration that says why its fitting failed (:func:`fit_all`, :func:`fit_failure`)
+FIT_FAILED = "fit failed"
+
+
+def fit_failure(state: dict) -> str | None:
+    """Why fitting this state failed (its training diverged), or None for a fitted state."""
+    return state.get("config", {}).get(FIT_FAILED)
+
+
 def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None] = print,
             cache: Path | None = None) -> tuple[dict, dict]:
     """Fit every method of ``names`` that has something to fit; returns ``(states, seconds)`` by name.
 
-    With ``cache`` (a folder) each fitted state is written there as soon as it exists and reused by a later run
-    with the same budget (:func:`budget`): a long run that stops resumes where it was."""
+    A method whose training diverges (:class:`FloatingPointError` from :func:`pdedenoise.train.fit`) gets a state
+    that says so (:func:`fit_failure`; never cached, so a later run tries again): it is not scored, and the board
+    reports it as failed with the reason. With ``cache`` (a folder) each fitted state is written there as soon as
+    it exists and reused by a later run with the same budget (:func:`budget`): a long run that stops resumes where
+    it was."""
     states, seconds = {}, {}
     fingerprint = budget(ctx)
     for name in names:
@@ -63,7 +75,13 @@ def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None]
             log(f"{name}: reusing the state fitted at sigma {ctx.sigma:g} in {cache}")
             continue
         t0 = time.perf_counter()
-        states[name] = m.fit(ctx)
+        try:
+            states[name] = m.fit(ctx)
+        except FloatingPointError as exc:  # training diverged: reported on the board, not a stop of the whole run
+            seconds[name] = time.perf_counter() - t0
+            states[name] = {"config": {FIT_FAILED: str(exc)}, "tensors": {}}
+            log(f"{name}: not fitted at sigma {ctx.sigma:g} ({exc})")
+            continue
         seconds[name] = time.perf_counter() - t0
         log(f"{name}: fitted at sigma {ctx.sigma:g} in {seconds[name]:.1f} s")
         if cache is not None:
@@ -72,8 +90,8 @@ def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None]
 
 
 def denoisers(states: dict, sigma: float) -> dict[str, Callable]:
-    """Each state's denoiser at ``sigma``."""
-    return {name: MM.get(name).build(state, sigma) for name, state in states.items()}
+    """Each state's denoiser at ``sigma`` (states whose fitting failed have none)."""
+    return {name: MM.get(name).build(state, sigma) for name, state in states.items() if not fit_failure(state)}
 
 
 def score_all(states: dict, scale: str, sigma: float, log: Callable[[str], None] = print,
@@ -172,10 +190,16 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
         row["failed"] = "; ".join(f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
                                   for r in mine.itertuples())
         rows.append(row)
+    for name, state in states.items():
+        if fit_failure(state) and name not in set(m["method"]):
+            meth = MM.get(name)
+            rows.append({"method": name, "label": meth.label, "family": meth.family, "stability": meth.stability,
+                         "parameters": math.nan, "failed": f"not fitted at sigma {sigma_for_labels:g}: "
+                                                           f"{fit_failure(state)}"})
     out = pd.DataFrame(rows)
     if times is not None and len(times):
         out = out.merge(times, on="method", how="left")
-    key = next(c for c in out.columns if c.startswith("PSNR BSD68"))
+    key = rank_column(out.columns)
     return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
 
 
@@ -185,7 +209,9 @@ def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     become NaN, ``failed`` says why, and they sort last."""
     fails = E.failures(scores)
     out = board.copy()
-    out["failed"] = ""
+    # a failure the scores cannot show (an entry with no scores: its fitting failed) keeps its stated reason
+    unscored = ~out["method"].isin(set(scores["method"]))
+    out["failed"] = out["failed"].fillna("").where(unscored, "") if "failed" in out else ""
     for r in fails.itertuples():
         at = out["method"] == r.method
         for col in (f"PSNR {r.set} s{r.sigma:g}", f"SSIM {r.set} s{r.sigma:g}"):
@@ -193,7 +219,7 @@ def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
                 out.loc[at, col] = float("nan")
         text = f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
         out.loc[at, "failed"] = out.loc[at, "failed"].map(lambda t: f"{t}; {text}" if t else text)
-    key = next((c for c in out.columns if c.startswith("PSNR BSD68")), None)
+    key = rank_column(out.columns)
     if key is None:
         return out.reset_index(drop=True)
     return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
@@ -394,6 +420,50 @@ def group_comparisons(scores: pd.DataFrame, board: pd.DataFrame, resamples: int)
                      "difference": d["mean"], "low": d["low"], "high": d["high"], "images": int(d["n"])})
     return pd.DataFrame(rows, columns=["finding", "sigma", "first", "second", "parameters_first", "parameters_second",
                                        "difference", "low", "high", "images"])
+
+
+def merge_sigma_records(main: dict, others: Sequence[dict]) -> dict:
+    """One payload of the leaderboard from the page's recorded run (``main``) and records of the same board at other
+    noise levels (``tools/record_leaderboard_sigma.py``): the per-image scores of every sigma, the board with the
+    columns of every sigma (PSNR and SSIM per set, by sigma; an entry missing from one record has no value there),
+    ``config["sigmas"]`` all of them, and ``parts`` the provenance of each record by its sigmas. A sigma already in
+    ``main`` is kept from ``main``. Label, family, stability and parameters of an entry are ``main``'s where it has
+    them (computed at its sigma), else the first record's that has the entry."""
+    have = {float(s) for s in pd.DataFrame(main["scores"])["sigma"].unique()}
+    scores, board = [pd.DataFrame(main["scores"])], pd.DataFrame(main["board"])
+    parts = [{"sigmas": sorted(have), **main.get("provenance", {})}]
+    fit = list(main.get("fit_seconds") or [])
+    for rec in others:
+        sc = pd.DataFrame(rec["scores"])
+        sc = sc[~sc["sigma"].astype(float).isin(have)]
+        if sc.empty:
+            continue
+        new = sorted(float(s) for s in sc["sigma"].unique())
+        have |= set(new)
+        scores.append(sc)
+        parts.append({"sigmas": new, **rec.get("provenance", {})})
+        fit += [r for r in rec.get("fit_seconds") or [] if float(r["sigma"]) in new]
+        other = pd.DataFrame(rec["board"])
+        cols = [c for c in other.columns if c.startswith(("PSNR ", "SSIM ")) and float(c.rsplit(" s", 1)[1]) in new]
+        meta = [c for c in ("label", "family", "stability", "parameters") if c in other.columns]
+        board = board.merge(other[["method"] + meta + cols], on="method", how="outer", suffixes=("", " (other)"))
+        for c in meta:
+            if f"{c} (other)" in board:
+                board[c] = board[c].where(board[c].notna(), board.pop(f"{c} (other)"))
+    head = [c for c in board.columns if not c.startswith(("PSNR ", "SSIM "))]
+    for c in board.columns:
+        if c.startswith(("PSNR ", "SSIM ")) or c == "parameters":
+            board[c] = pd.to_numeric(board[c], errors="coerce")  # a missing value is NaN, whichever record lacks it
+    scored = sorted((c for c in board.columns if c.startswith(("PSNR ", "SSIM "))),
+                    key=lambda c: (c.split(" ")[0] != "PSNR", c.split(" ")[1], float(c.rsplit(" s", 1)[1])))
+    return {**main, "scores": pd.concat(scores, ignore_index=True), "board": board[head[:1] + scored + head[1:]],
+            "config": {**main.get("config", {}), "sigmas": sorted(have)}, "fit_seconds": fit, "parts": parts}
+
+
+def rank_column(columns: Sequence[str]) -> str | None:
+    """The column a board is ranked by: BSD68 PSNR at sigma 25 where there is one, else at the first sigma."""
+    cols = [c for c in columns if c.startswith("PSNR BSD68")]
+    return "PSNR BSD68 s25" if "PSNR BSD68 s25" in cols else (cols[0] if cols else None)
 
 
 def recorded_board(res: dict, sigmas: Sequence[float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
