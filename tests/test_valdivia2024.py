@@ -415,3 +415,45 @@ def test_the_cncl_claim_is_untested_below_the_papers_width_and_flips_at_full_wid
     assert small.verdict == "untested at this scale"
     assert "CNCL width 8 of 64" in small.reason and "12 of 12" in small.reason and small.reason.endswith("holds")
     assert A.beats_cncl_claim(table, None, None, "ci", "").verdict == "untested"
+
+
+@pytest.mark.parametrize("size", [9, 16, 17, 68, 69])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (1, 2)])
+def test_same_padding_without_a_padded_copy_is_tensorflows(size, kernel, stride):
+    """conv_same and max_pool_same (padding inside the operation, ceil mode for TensorFlow's extra pixel after)
+    equal an explicit TensorFlow "same" padding (zeros for the convolution, -inf for the pooling), channels-last
+    input included."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(size)
+    x = torch.randn(2, 3, size, size + 1)
+    w = torch.randn(4, 3, kernel, kernel)
+    (top, bottom), (left, right) = M.same_pads(size, kernel, stride), M.same_pads(size + 1, kernel, stride)
+    ref = F.conv2d(F.pad(x, (left, right, top, bottom)), w, stride=stride)
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        assert torch.allclose(M.conv_same(inp, w, stride=stride), ref, atol=1e-5)
+        if kernel > 1:
+            pool = F.max_pool2d(F.pad(x, (left, right, top, bottom), value=-math.inf), kernel, stride)
+            assert torch.equal(M.max_pool_same(inp, kernel, stride), pool)
+
+
+@pytest.mark.parametrize("net", [M.KappaNet, M.UNetG])
+def test_the_networks_fast_path_equals_the_batch_in_one_pass(net):
+    """Channels-last, one-pass normalisation, image by image: the batch's output equals running the whole batch
+    at once in the plain layout, to float32 round-off, and its gradients too."""
+    torch.manual_seed(1)
+    model = net().eval()
+    for m in model.modules():
+        if isinstance(m, M.FrozenBatchNorm):
+            m.mean.normal_(), m.var.uniform_(0.5, 2.0)
+    x = 255 * torch.rand(3, 1, 32, 32)
+    fast = model(x)
+    M._PerImage.batch_coupled = True  # the batch in one pass (frozen statistics: the same function)
+    try:
+        whole = model(x)
+        grads_whole = torch.autograd.grad(whole.sum(), list(model.parameters()))
+    finally:
+        M._PerImage.batch_coupled = False
+    grads_fast = torch.autograd.grad(fast.sum(), list(model.parameters()))
+    assert torch.allclose(fast, whole, rtol=1e-5, atol=1e-6)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(grads_fast, grads_whole))

@@ -88,6 +88,21 @@ def test_batch_statistics_switch_is_undone():
     assert torch.equal(bn(x), before)
 
 
+def test_batch_statistics_couple_the_images_of_the_networks_and_the_switch_is_undone():
+    """Image by image is the networks' fast path only while their images do not interact; under batch statistics
+    each image's output depends on the others of its batch, and afterwards the per-image path is back."""
+    torch.manual_seed(0)
+    net = M.KappaNet().eval()
+    x = 100 + 30 * torch.randn(2, 1, 40, 40)
+    other = torch.cat([x[:1], x[1:] + 50])
+    with torch.no_grad():
+        assert torch.equal(net(x)[:1], net(other)[:1])  # frozen statistics: image 0 alone decides its output
+        with G._BatchStatistics():
+            assert M.KappaNet.batch_coupled
+            assert not torch.allclose(net(x)[:1], net(other)[:1])
+        assert not M.KappaNet.batch_coupled and torch.equal(net(x)[:1], net(other)[:1])
+
+
 def test_loss_psnr():
     assert G.loss_psnr(255.0 ** 2) == pytest.approx(0.0)
     assert G.loss_psnr(169.41) == pytest.approx(25.84, abs=0.01)

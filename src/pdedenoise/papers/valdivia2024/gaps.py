@@ -102,10 +102,12 @@ class _BatchStatistics:
             return (x - mean) / torch.sqrt(var + M.BN_EPS) * bn.gamma.reshape(1, -1, 1, 1) + bn.beta.reshape(1, -1, 1, 1)
 
         M.FrozenBatchNorm.forward = forward
+        self._coupled, M._PerImage.batch_coupled = M._PerImage.batch_coupled, True  # the whole batch in one pass
         return self
 
     def __exit__(self, *exc):
         M.FrozenBatchNorm.forward = self._forward
+        M._PerImage.batch_coupled = self._coupled
 
 
 def moving_statistics(name: str) -> dict[str, float]:
