@@ -104,6 +104,16 @@ def test_runs_table_reads_the_records():
     assert len(fig.axes) == 1
 
 
+def test_gains_table_compares_the_gain_over_perona_malik_on_crops_and_test_set():
+    r = _record(25, 28.0, pm_val=29.0, curve=(29.1, 29.5, 29.8))  # crops: +0.8 over PM; BSD68: +0.5
+    unfinished = dict(_record(50, 26.0), complete=False)
+    t = O.gains_table({25: r, 50: unfinished})
+    assert list(t["noise sigma"]) == [25]  # finished runs only
+    assert t.loc[0, "validation crops: gain"] == pytest.approx(0.8)
+    assert t.loc[0, "BSD68: gain"] == pytest.approx(0.5)
+    assert t.loc[0, "validation crops: own"] - t.loc[0, "BSD68: own"] == pytest.approx(1.8)
+
+
 def _tool(name: str, tmp_path, monkeypatch):
     import importlib.util
 
