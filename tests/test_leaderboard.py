@@ -336,6 +336,15 @@ def test_the_tnrd_level_finding_flips_at_its_tolerance(gap, verdict):
     assert crops.verdict == "untested at this scale" and "BSD68 whole images 0 of 68" in crops.reason
 
 
+def test_the_tnrd_level_finding_cannot_hold_without_a_score_at_every_sigma():
+    import pandas as pd
+
+    scores, board = _board_scores(0.2)  # at TNRD level at sigma 25
+    other = scores[scores.method == "noisy input"].assign(sigma=15)  # sigma 15 scored, the own model absent there
+    claim = analysis.findings(pd.concat([scores, other], ignore_index=True), board, "medium", 100)[0]
+    assert claim.verdict == "partly holds" and "no score at sigma 15" in claim.reason
+
+
 def test_findings_name_the_methods_by_their_labels_not_their_keys():
     """The answers' sentences (the leaderboard page's findings box) say "TNRD-style ..." as the reader knows the
     methods, never the command-line keys ``tnrd`` or ``perona-malik-tuned``."""
@@ -613,6 +622,46 @@ def test_the_board_at_other_sigmas_joins_the_recorded_one():
     assert board.set_index("method").loc["tnrd", "parameters"] == 175  # the page's own record's label wins
     assert float(merged["scores"].query("method == 'tnrd' and sigma == 25").PSNR.max()) < 30  # 99 not taken
     assert set(near.sigma) == {15.0, 25.0}
+
+
+def test_a_fit_that_failed_at_one_sigma_keeps_its_reason_beside_scores_at_another():
+    """On the page's own board (scores at several sigmas) and on a board joined from records: the entry fitted at
+    15 but not at 25 has no parameters at 25, says why, and keeps saying it after the board is marked again."""
+    main = _sigma_record(25, {"tnrd": 28.0})
+    main["board"]["failed"] = ""
+    main["board"] = _with_row(main["board"], {"method": "foe-m", "label": "foe-m", "family": "PDE, learned",
+                                                   "stability": "empirical", "parameters": float("nan"),
+                                                   "failed": "not fitted at sigma 25: loss became not a number"})
+    s15 = _sigma_record(15, {"tnrd": 31.0, "foe-m": 30.0})
+    s50 = _sigma_record(50, {"tnrd": 24.0})
+    s50["board"] = _with_row(s50["board"], {"method": "own", "label": "own", "family": "PDE, learned",
+                                                 "stability": "certificate", "parameters": float("nan"),
+                                                 "failed": "not fitted at sigma 50: diverged"})
+    board, _ = analysis.recorded_board(analysis.merge_sigma_records(main, [s15, s50]))
+    rows = board.set_index("method")
+    assert rows.loc["foe-m", "failed"] == "not fitted at sigma 25: loss became not a number"
+    assert rows.loc["foe-m", "PSNR BSD68 s15"] == 30.0
+    assert rows.loc["own", "failed"] == "not fitted at sigma 50: diverged"
+    assert rows.loc["tnrd", "failed"] == ""
+    # the page's own run: states at two sigmas, fitting failed at 25 only
+    scores = _concat(main["scores"], s15["scores"])
+    ok = {"config": {}, "tensors": {}}
+    states = {25: {"tnrd": ok, "foe-m": {"config": {analysis.FIT_FAILED: "diverged"}, "tensors": {}}},
+              15: {"tnrd": ok, "foe-m": ok}}
+    t = analysis.table(scores, states[25], 25, unfitted=analysis.not_fitted(states)).set_index("method")
+    assert t.loc["foe-m", "failed"] == "not fitted at sigma 25: diverged" and math.isnan(t.loc["foe-m", "parameters"])
+
+
+def _with_row(frame, row):
+    import pandas as pd
+
+    return pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+
+
+def _concat(*frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 def test_a_diverged_fit_is_reported_on_the_board_not_a_stop(monkeypatch, tmp_path):

@@ -112,6 +112,8 @@ def test_gains_table_compares_the_gain_over_perona_malik_on_crops_and_test_set()
     assert t.loc[0, "validation crops: gain"] == pytest.approx(0.8)
     assert t.loc[0, "BSD68: gain"] == pytest.approx(0.5)
     assert t.loc[0, "validation crops: own"] - t.loc[0, "BSD68: own"] == pytest.approx(1.8)
+    r.update({"kept training": False, "start": {"validation PSNR": 29.05}})  # the start was scored, not the curve
+    assert O.gains_table({25: r}).loc[0, "validation crops: gain"] == pytest.approx(0.05)
 
 
 def _tool(name: str, tmp_path, monkeypatch):

@@ -418,7 +418,7 @@ def test_the_cncl_claim_is_untested_below_the_papers_width_and_flips_at_full_wid
 
 
 @pytest.mark.parametrize("size", [9, 16, 17, 68, 69])
-@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (1, 2)])
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (3, 2), (5, 1), (1, 2), (2, 1), (2, 2), (4, 3)])
 def test_same_padding_without_a_padded_copy_is_tensorflows(size, kernel, stride):
     """conv_same and max_pool_same (padding inside the operation, ceil mode for TensorFlow's extra pixel after)
     equal an explicit TensorFlow "same" padding (zeros for the convolution, -inf for the pooling), channels-last

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -50,6 +50,25 @@ FIT_FAILED = "fit failed"
 def fit_failure(state: dict) -> str | None:
     """Why fitting this state failed (its training diverged), or None for a fitted state."""
     return state.get("config", {}).get(FIT_FAILED)
+
+
+#: how the board states a fitting that failed (:func:`not_fitted`); :func:`mark_failures` keeps these parts
+NOT_FITTED = "not fitted at sigma"
+
+
+def not_fitted(states_by_sigma: Mapping[float, Mapping[str, dict]]) -> dict[str, str]:
+    """Per method, what the board says of its failed fittings at every sigma ("not fitted at sigma 15: reason";
+    several joined with "; "); methods fitted everywhere are absent."""
+    out: dict[str, list[str]] = {}
+    for sigma in sorted(states_by_sigma):
+        for name, state in states_by_sigma[sigma].items():
+            if fit_failure(state):
+                out.setdefault(name, []).append(f"{NOT_FITTED} {float(sigma):g}: {fit_failure(state)}")
+    return {k: "; ".join(v) for k, v in out.items()}
+
+
+def _join(*texts: str) -> str:
+    return "; ".join(t for t in texts if t)
 
 
 def fit_all(names: Sequence[str], ctx: MM.FitContext, log: Callable[[str], None] = print,
@@ -158,13 +177,17 @@ def timing(states: dict, sigma: float, size: int, repeats: int, skip: Sequence[s
     return pd.DataFrame(rows)
 
 
-def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd.DataFrame | None = None) -> pd.DataFrame:
+def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd.DataFrame | None = None,
+          unfitted: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The leaderboard: one row per method with its label, family, stability, parameters, mean PSNR/SSIM per set
     and sigma (columns ``PSNR BSD68 s25`` ...), and time per image where measured; best BSD68 PSNR first.
 
     An entry that failed on some image of a set (not finite, or below the noisy input's PSNR there:
     :func:`~.evaluate.failures`) gets no mean on that set and sigma (NaN, ranked last) and says why in ``failed``
-    ("failed on N of M images (set, sigma): reason"); ``failed`` is empty for the others."""
+    ("failed on N of M images (set, sigma): reason"); ``failed`` is empty for the others. An entry whose fitting
+    failed says so first (``unfitted``: :func:`not_fitted` of the states at every sigma; default, those of
+    ``states``, fitted at ``sigma_for_labels``), with or without scores at other sigmas."""
+    unfitted = dict(not_fitted({sigma_for_labels: states}) if unfitted is None else unfitted)
     fails = E.failures(scores)
     m = E.means(scores)
     failed_at = {(r.method, r.set, r.sigma) for r in fails.itertuples()}
@@ -177,8 +200,9 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
             meth = MM.get(name)
             state = states.get(name, {"config": {}, "tensors": {}})
             row.update({"label": meth.label, "family": meth.family,
-                        "stability": stability(name, state, sigma_for_labels),
-                        "parameters": MM.parameters(state) if meth.fit is not None else
+                        "stability": meth.stability if fit_failure(state) else stability(name, state, sigma_for_labels),
+                        "parameters": math.nan if fit_failure(state) else
+                        MM.parameters(state) if meth.fit is not None else
                         MM.authors_parameters(name, sigma_for_labels) if name.endswith("-authors") else
                         0 if meth.family == "classical" else 1 if meth.oracle else math.nan})
         else:
@@ -187,15 +211,15 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
             row[f"PSNR {r['set']} s{r['sigma']:g}"] = r["PSNR"]
             row[f"SSIM {r['set']} s{r['sigma']:g}"] = r["SSIM"]
         mine = fails[fails["method"] == name]
-        row["failed"] = "; ".join(f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
-                                  for r in mine.itertuples())
+        row["failed"] = _join(unfitted.get(name, ""), *(
+            f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
+            for r in mine.itertuples()))
         rows.append(row)
-    for name, state in states.items():
-        if fit_failure(state) and name not in set(m["method"]):
+    for name, text in unfitted.items():
+        if name not in set(m["method"]):
             meth = MM.get(name)
             rows.append({"method": name, "label": meth.label, "family": meth.family, "stability": meth.stability,
-                         "parameters": math.nan, "failed": f"not fitted at sigma {sigma_for_labels:g}: "
-                                                           f"{fit_failure(state)}"})
+                         "parameters": math.nan, "failed": text})
     out = pd.DataFrame(rows)
     if times is not None and len(times):
         out = out.merge(times, on="method", how="left")
@@ -209,9 +233,10 @@ def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     become NaN, ``failed`` says why, and they sort last."""
     fails = E.failures(scores)
     out = board.copy()
-    # a failure the scores cannot show (an entry with no scores: its fitting failed) keeps its stated reason
-    unscored = ~out["method"].isin(set(scores["method"]))
-    out["failed"] = out["failed"].fillna("").where(unscored, "") if "failed" in out else ""
+    # what the scores cannot show (a fitting that failed, "not fitted at sigma ...") is kept as stated; the rest is
+    # made again from the scores
+    kept = out["failed"].fillna("").astype(str) if "failed" in out else pd.Series("", index=out.index)
+    out["failed"] = kept.map(lambda t: _join(*(p for p in t.split("; ") if p.startswith(NOT_FITTED))))
     for r in fails.itertuples():
         at = out["method"] == r.method
         for col in (f"PSNR {r.set} s{r.sigma:g}", f"SSIM {r.set} s{r.sigma:g}"):
@@ -236,7 +261,7 @@ def findings_from_results(res: dict) -> list:
 def save_states(states: dict, sigma: float, folder: Path, provenance: dict) -> list[Path]:
     """Write the shippable states (our own fitting) to ``folder`` with a checksummed manifest."""
     return [W.save_state(s, name, sigma, folder, provenance) for name, s in states.items()
-            if MM.get(name).shipped and MM.get(name).fit is not None]
+            if MM.get(name).shipped and MM.get(name).fit is not None and not fit_failure(s)]
 
 
 # --------------------------------------------------------------------------- one method by name (command line)
@@ -341,6 +366,9 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
     own = scores[(scores["method"] == "own") & (scores["set"] == "BSD68")].groupby("sigma")["PSNR"].mean()
     gaps = {s: float(own[s]) - PUB.BSD68["TNRD (published)"][int(s)] for s in own.index if int(s) in
             PUB.BSD68["TNRD (published)"]}
+    # every sigma the board scored counts: one where the own model has no score cannot be at TNRD level
+    missing = [s for s in sorted(scores.loc[scores["set"] == "BSD68", "sigma"].unique())
+               if s not in gaps and int(s) in PUB.BSD68["TNRD (published)"]]
     own_params = board.set_index("method")["parameters"].get("own", math.nan)
     if gaps:
         rule = RULES["own at TNRD level"]
@@ -349,7 +377,10 @@ def findings(scores: pd.DataFrame, board: pd.DataFrame, scale: str, resamples: i
                  f"TNRD's {PUB.TNRD_PARAMETERS:,} is {PUB.TNRD_PARAMETERS // 10:,}), reaches TNRD's published BSD68 PSNR.")
         ok = [g >= -TNRD_LEVEL_DB for g in gaps.values()]
         verdict = "holds" if all(ok) else "partly holds" if any(g >= -0.5 for g in gaps.values()) else "does not hold"
-        reason = f"own model minus TNRD (published), BSD68: {text}; TNRD level is within {TNRD_LEVEL_DB:g} dB"
+        if missing and verdict == "holds":
+            verdict = "partly holds"
+        reason = f"own model minus TNRD (published), BSD68: {text}; TNRD level is within {TNRD_LEVEL_DB:g} dB" + (
+            f"; no score at sigma {', '.join(f'{s:g}' for s in missing)}" if missing else "")
         out.append(untested_at_scale(rule, claim, have, paper, scale, "The leaderboard", reason)
                    or rule.claim(claim, verdict, reason, scale, "The leaderboard"))
     # 2. BM3D from the package against its published numbers
@@ -445,11 +476,16 @@ def merge_sigma_records(main: dict, others: Sequence[dict]) -> dict:
         fit += [r for r in rec.get("fit_seconds") or [] if float(r["sigma"]) in new]
         other = pd.DataFrame(rec["board"])
         cols = [c for c in other.columns if c.startswith(("PSNR ", "SSIM ")) and float(c.rsplit(" s", 1)[1]) in new]
-        meta = [c for c in ("label", "family", "stability", "parameters") if c in other.columns]
+        meta = [c for c in ("label", "family", "stability", "parameters", "failed") if c in other.columns]
         board = board.merge(other[["method"] + meta + cols], on="method", how="outer", suffixes=("", " (other)"))
         for c in meta:
-            if f"{c} (other)" in board:
-                board[c] = board[c].where(board[c].notna(), board.pop(f"{c} (other)"))
+            if f"{c} (other)" not in board:
+                continue
+            theirs = board.pop(f"{c} (other)")
+            if c == "failed":  # both records' reasons (mark_failures keeps the fittings', remakes the scores')
+                board[c] = [_join(*(str(t) for t in pair if isinstance(t, str))) for pair in zip(board[c], theirs)]
+            else:
+                board[c] = board[c].where(board[c].notna(), theirs)
     head = [c for c in board.columns if not c.startswith(("PSNR ", "SSIM "))]
     for c in board.columns:
         if c.startswith(("PSNR ", "SSIM ")) or c == "parameters":

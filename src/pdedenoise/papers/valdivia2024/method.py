@@ -88,7 +88,7 @@ def max_pool_same(x: torch.Tensor, kernel: int = 3, stride: int = 2) -> torch.Te
     left, right = same_pads(x.shape[-1], kernel, stride)
     if top == bottom and left == right and max(top, left) <= kernel // 2:
         return F.max_pool2d(x, kernel, stride, padding=(top, left))
-    if top == left == 0 and bottom <= 1 and right <= 1:  # the last window starts inside and runs past the end
+    if stride > 1 and top == left == 0 and bottom <= 1 and right <= 1:  # the last window starts inside, runs past
         return F.max_pool2d(x, kernel, stride, ceil_mode=True)
     return F.max_pool2d(F.pad(x, (left, right, top, bottom), value=-math.inf), kernel, stride)
 
