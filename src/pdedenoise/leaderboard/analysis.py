@@ -182,13 +182,14 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
     """The leaderboard: one row per method with its label, family, stability, parameters, mean PSNR/SSIM per set
     and sigma (columns ``PSNR BSD68 s25`` ...), and time per image where measured; best BSD68 PSNR first.
 
-    An entry that failed on some image of a set (not finite, or below the noisy input's PSNR there:
-    :func:`~.evaluate.failures`) gets no mean on that set and sigma (NaN, ranked last) and says why in ``failed``
-    ("failed on N of M images (set, sigma): reason"); ``failed`` is empty for the others. An entry whose fitting
+    An entry that failed on some image of a set (output not finite or blown up: :func:`~.evaluate.failures` by
+    :data:`~.evaluate.RANKING`) gets no mean on that set and sigma (NaN, ranked last) and says why in ``failed``
+    ("failed on N of M images (set, sigma): reason"); ``failed`` is empty for the others. ``worse than input``
+    says where a ranked entry left some images worse than the noisy input ("1 of 68 (BSD68, sigma 15)"). An entry whose fitting
     failed says so first (``unfitted``: :func:`not_fitted` of the states at every sigma; default, those of
     ``states``, fitted at ``sigma_for_labels``), with or without scores at other sigmas."""
     unfitted = dict(not_fitted({sigma_for_labels: states}) if unfitted is None else unfitted)
-    fails = E.failures(scores)
+    fails, worse = E.failures(scores, **E.RANKING), E.worse_than_input(scores)
     m = E.means(scores)
     failed_at = {(r.method, r.set, r.sigma) for r in fails.itertuples()}
     gone = [(r.method, r.set, r.sigma) in failed_at for r in m.itertuples()]
@@ -214,6 +215,7 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
         row["failed"] = _join(unfitted.get(name, ""), *(
             f"failed on {r.failed} of {r.images} images ({r.set}, sigma {r.sigma:g}): {r.reason}"
             for r in mine.itertuples()))
+        row["worse than input"] = _worse_text(worse, name)
         rows.append(row)
     for name, text in unfitted.items():
         if name not in set(m["method"]):
@@ -227,12 +229,26 @@ def table(scores: pd.DataFrame, states: dict, sigma_for_labels: float, times: pd
     return out.sort_values(key, ascending=False, na_position="last").reset_index(drop=True)
 
 
+def _worse_text(worse: pd.DataFrame, name: str) -> str:
+    """What :func:`~.evaluate.worse_than_input` (``worse``) says of ``name``, as the board's text."""
+    return "; ".join(f"{r.worse} of {r.images} ({r.set}, sigma {r.sigma:g})"
+                     for r in worse[worse["method"] == name].itertuples())
+
+
 def mark_failures(board: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
-    """A recorded leaderboard (``board``, one row per method) with the entries that failed on some image of
-    ``scores`` (:func:`~.evaluate.failures`) reported, not ranked: their mean PSNR/SSIM on that set and sigma
-    become NaN, ``failed`` says why, and they sort last."""
-    fails = E.failures(scores)
+    """A recorded leaderboard (``board``, one row per method) judged again on ``scores`` by today's rule: every mean
+    PSNR/SSIM made again from the per-image scores, then the entries that failed on some image
+    (:func:`~.evaluate.failures` by :data:`~.evaluate.RANKING`) reported, not ranked: their means on that set and
+    sigma become NaN, ``failed`` says why, and they sort last; ``worse than input`` as in :func:`table`."""
+    fails = E.failures(scores, **E.RANKING)
     out = board.copy()
+    for r in E.means(scores).itertuples():  # a stored board may hold NaN where an older rule did not rank
+        at = out["method"] == r.method
+        for col, v in ((f"PSNR {r.set} s{r.sigma:g}", r.PSNR), (f"SSIM {r.set} s{r.sigma:g}", r.SSIM)):
+            if col in out:
+                out.loc[at, col] = v
+    worse = E.worse_than_input(scores)
+    out["worse than input"] = [_worse_text(worse, m) for m in out["method"]]
     # what the scores cannot show (a fitting that failed, "not fitted at sigma ...") is kept as stated; the rest is
     # made again from the scores
     kept = out["failed"].fillna("").astype(str) if "failed" in out else pd.Series("", index=out.index)

@@ -38,10 +38,15 @@ def per_image(name: str, denoise: Callable, pairs: Mapping, dataset: str, sigma:
     return pd.DataFrame(rows)
 
 
-def failures(scores: pd.DataFrame, reference: str = "noisy input") -> pd.DataFrame:
+def failures(scores: pd.DataFrame, reference: str = "noisy input", diverged_only: bool = False) -> pd.DataFrame:
     """Per method, set and sigma, the test images on which the method failed: its output is not finite, or its PSNR
     is below the noisy input's on that image. Columns ``method, set, sigma, failed, images, reason`` (only methods
-    that failed somewhere; the ``reference`` itself never fails). A failed entry is reported, not ranked."""
+    that failed somewhere; the ``reference`` itself never fails).
+
+    ``diverged_only``: only outputs not finite or blown up (the board's rule for not ranking an entry,
+    :data:`RANKING`); an output merely worse than the noisy input on an image (a smoothing flow on a fine texture
+    at low noise) is then no failure (:func:`worse_than_input` reports it). The default, every image below the
+    input, is the rule for shipping a state."""
     cols = ["method", "set", "sigma", "failed", "images", "reason"]
     if scores.empty or reference not in set(scores["method"]):
         return pd.DataFrame(columns=cols)
@@ -51,25 +56,39 @@ def failures(scores: pd.DataFrame, reference: str = "noisy input") -> pd.DataFra
         below = g["PSNR"].to_numpy() < ref.reindex(list(zip(g["set"], g["sigma"], g["image"]))).to_numpy()
         big = g["max |output|"].to_numpy(dtype=float) if "max |output|" in g else np.full(len(g), np.nan)
         nonfinite = ~np.isfinite(g["PSNR"].to_numpy()) | np.isinf(big)  # NaN: not measured (an older cache)
-        bad = below | nonfinite
+        psnr_ = g["PSNR"].to_numpy(dtype=float)
+        # blown up: the output far beyond the peak, or (where its size was not recorded) an error above the peak
+        blown = below & ~nonfinite & ((big > BLOWUP_FACTOR * P.PEAK) | (psnr_ < 0))
+        bad = (blown | nonfinite) if diverged_only else (below | nonfinite)
         if not bad.any():
             continue
         parts = []
         if nonfinite.any():
             parts.append(f"output not finite on {int(nonfinite.sum())}")
-        psnr_ = g["PSNR"].to_numpy(dtype=float)
-        # blown up: the output far beyond the peak, or (where its size was not recorded) an error above the peak
-        blown = below & ~nonfinite & ((big > BLOWUP_FACTOR * P.PEAK) | (psnr_ < 0))
         if blown.any():
             size = big[blown][np.isfinite(big[blown])]
             parts.append(f"output blown up on {int(blown.sum())} (PSNR down to {np.nanmin(psnr_[blown]):.1f} dB"
                          + (f", largest |value| {size.max():.3g}" if size.size else "") + ")")
         worse = below & ~nonfinite & ~blown
-        if worse.any():
+        if worse.any() and not diverged_only:
             parts.append(f"PSNR below the noisy input's on {int(worse.sum())}")
         rows.append({"method": m, "set": dataset, "sigma": sigma, "failed": int(bad.sum()), "images": len(g),
                      "reason": "; ".join(parts)})
     return pd.DataFrame(rows, columns=cols)
+
+
+#: the board ranks every entry whose outputs are finite and not blown up (:func:`failures` with ``diverged_only``)
+RANKING = dict(diverged_only=True)
+
+
+def worse_than_input(scores: pd.DataFrame, reference: str = "noisy input") -> pd.DataFrame:
+    """Per method, set and sigma, how many test images a ranked entry (finite, not blown up) left worse than the
+    noisy input: columns ``method, set, sigma, worse, images`` (only methods with some)."""
+    every = failures(scores, reference)
+    diverged = failures(scores, reference, diverged_only=True)
+    out = every.merge(diverged[["method", "set", "sigma"]], how="left", indicator=True)
+    out = out[out["_merge"] == "left_only"]
+    return out.rename(columns={"failed": "worse"})[["method", "set", "sigma", "worse", "images"]].reset_index(drop=True)
 
 
 def means(scores: pd.DataFrame) -> pd.DataFrame:
@@ -85,10 +104,10 @@ def wide(scores: pd.DataFrame, value: str = "PSNR") -> pd.DataFrame:
 
 def neighbours(scores: pd.DataFrame, dataset: str, sigma: float, resamples: int, seed: int = 0) -> pd.DataFrame:
     """Methods ranked by mean PSNR on ``dataset`` at ``sigma``; for each, the paired per-image difference to the
-    next one below with its 95 % bootstrap interval (``separated``: the interval excludes 0). Methods that failed
-    on some image of the set (:func:`failures`) are not ranked."""
+    next one below with its 95 % bootstrap interval (``separated``: the interval excludes 0). Methods whose output
+    diverged on some image of the set (:func:`failures` by :data:`RANKING`) are not ranked."""
     sub = scores[(scores["set"] == dataset) & (scores["sigma"] == sigma)]
-    failed = failures(sub)
+    failed = failures(sub, **RANKING)
     sub = sub[~sub["method"].isin(set(failed["method"]))]
     piv = sub.pivot_table(index="image", columns="method", values="PSNR")
     order = piv.mean().sort_values(ascending=False).index.tolist()
