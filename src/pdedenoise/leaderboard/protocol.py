@@ -32,8 +32,8 @@ SCALES = {
     "ci": dict(sigmas=(25,), test_count={"BSD68": 3, "Set12": 2}, test_crop=64, tune_crops=4, tune_size=32,
                train_crops=32, train_size=32, batch=4, steps=dict(small=4, network=4, tnrd=(2, 2)),
                bootstrap=1000, timing_size=128, timing_repeats=1, figure_images=1),
-    # medium: sigma 25 only -- every entry on both whole test sets costs about a minute per image on one CPU core
-    # (the chapter-3 models dominate), so the three levels would take over six hours; full runs all three
+    # medium: the page's run is sigma 25 (with timings and figures); tools/record_leaderboard_sigma.py records the
+    # same board at 15 and 50, about 70 minutes each on one core (fitting about 27, scoring about 40); full runs all three
     "medium": dict(sigmas=(25,), test_count={"BSD68": 68, "Set12": 12}, test_crop=None, tune_crops=24,
                    tune_size=96, train_crops=2000, train_size=48, batch=8,
                    steps=dict(small=400, network=600, tnrd=(60, 200)), bootstrap=10_000, timing_size=512,
