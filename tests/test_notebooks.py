@@ -72,10 +72,14 @@ def test_notebook_runs_at_ci_scale(path, executed_book):
         noisy = board["noisy input"]["PSNR BSD68 s25"]
         for name in ("perona-malik-tuned", "bm3d", "foe-s-authors"):  # tuned or released entries denoise even at ci
             assert board[name]["PSNR BSD68 s25"] > noisy + 2, name
-        # a failed entry's mean is not a number (stored as null or "nan"): only numbers are ranked
-        ranked_below = [m for m, r in board.items()
-                        if isinstance(r["PSNR BSD68 s25"], (int, float)) and r["PSNR BSD68 s25"] < noisy]
-        assert not ranked_below, f"ranked below the noisy input instead of reported as failed: {ranked_below}"
+        # only a diverged entry goes unranked (its mean is null or "nan" and it says why); a ranked one whose mean
+        # is below the noisy input's (a few training steps at ci) says on which images it is worse than the input
+        for m, r in board.items():
+            mean = r["PSNR BSD68 s25"]
+            if not isinstance(mean, (int, float)) or mean != mean:
+                assert r["failed"], f"{m} is not ranked but does not say why"
+            elif mean < noisy:
+                assert "BSD68" in r["worse than input"], f"{m} is ranked below the noisy input without saying so"
     if path.stem == "02_cross_diffusion":
         _check_chapter2_findings(saved)
     if path.stem == "03_learned_diffusivities":
