@@ -1,5 +1,6 @@
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -37,6 +38,19 @@ def test_save_results_writes_json_with_provenance(tmp_path):
     assert results.load_results("demo", "ci", root=tmp_path)["x"] == [1.0, 2.0]
     assert results.load_results("absent", "ci", root=tmp_path) is None
     assert path.stat().st_mode & 0o044, "results must be readable by others, like any file the user writes"
+
+
+def test_the_device_names_the_cpu_its_vector_instructions_and_bfloat16(monkeypatch):
+    """Runs on different CPUs differ several-fold in speed: the recorded device says which CPU it was."""
+    monkeypatch.setattr(results, "cpu_model", lambda: "Some CPU 9000")
+    monkeypatch.setattr(results, "cpu_has_bf16", lambda: True)
+    d = results.device_description("cpu")
+    cap = torch.backends.cpu.get_cpu_capability()
+    assert d.startswith("CPU (Some CPU 9000, ") and f", {cap}, bfloat16, " in d
+    assert d.endswith(f"{os.cpu_count()} cores, {torch.get_num_threads()} threads)")
+    monkeypatch.setattr(results, "cpu_has_bf16", lambda: False)
+    assert "bfloat16" not in results.device_description("cpu")
+    assert results.cpu_model()  # a name, whatever the machine
 
 
 def test_long_runs_keep_the_provenance_of_their_start(tmp_path):

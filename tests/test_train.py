@@ -124,6 +124,7 @@ def test_callback_sees_the_model_at_the_named_steps_without_changing_training():
         fit(_model(), data, cfg, callback=record, callback_every=0)
 
 
+@pytest.mark.filterwarnings("ignore:precision=.bf16. on a CPU without")  # tested below
 def test_mixed_precision_and_channels_last_follow_the_float32_loss():
     """bf16 autocast (+ channels-last) trains the same DiffNet to the same losses, to bfloat16's precision."""
     from pdedenoise.models.diffnet import DiffNet
@@ -143,6 +144,25 @@ def test_mixed_precision_and_channels_last_follow_the_float32_loss():
     assert float(((bf16 - f32).abs() / f32).max()) < 2e-2
     with pytest.raises(ValueError, match="precision"):
         fit(DiffNet(layers=1, hidden=4), (x, y), TrainConfig(max_steps=1, precision="fp8", progress=False))
+
+
+def test_bf16_on_a_cpu_without_bfloat16_instructions_warns_and_names_the_fix(monkeypatch):
+    """bf16 is emulated without AVX-512 BF16 / AMX (8x slower than float32 on an AVX2 EPYC): the step warns."""
+    import warnings
+
+    from pdedenoise import results
+    from pdedenoise.train import Stepper
+
+    model = torch.nn.Conv2d(1, 1, 3, padding=1)
+    monkeypatch.setattr(results, "cpu_has_bf16", lambda: False)
+    with pytest.warns(RuntimeWarning, match="without bfloat16 instructions.*precision='float32'"):
+        Stepper(model, TrainConfig(precision="bf16"))
+    monkeypatch.setattr(results, "cpu_has_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Stepper(model, TrainConfig(precision="bf16"))
+        monkeypatch.setattr(results, "cpu_has_bf16", lambda: False)
+        Stepper(model, TrainConfig(precision="float32"))
 
 
 def test_sgd_is_plain_gradient_descent():

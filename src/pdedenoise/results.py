@@ -9,7 +9,8 @@
     notebooks' ``medium`` scale), or one experiment trained for longer by a script in ``tools/``
     (e.g. ``04_diffnet_long_*.json``, about 1.7 hours each).
 ``full``
-    the paper's sizes, meant for a GPU; recorded and committed when such a run was made.
+    the papers' sizes: recorded and committed when such a run was made, on a CPU in resumable pieces (see
+    ``book/running.md``) or on a GPU.
 
 The recorded scales let the book show numbers that CI cannot compute, each with its provenance.
 """
@@ -59,12 +60,40 @@ def git_commit(root: Path | None = None) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (on Linux from ``/proc/cpuinfo``, e.g. ``"AMD EPYC"``), else the platform's processor
+    or machine name."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU has bfloat16 instructions (AVX-512 BF16 or AMX) that torch's oneDNN kernels use. Without them
+    bfloat16 arithmetic is emulated: on an AVX2-only AMD EPYC a DiffNet training step took 8x longer in bf16 than in
+    float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def device_description(device: str | torch.device = "cpu") -> str:
-    """Human-readable name of the device a run used (GPU model, or CPU and core count)."""
+    """Human-readable name of the device a run used: the GPU model, or the CPU's model, architecture, vector
+    instructions torch uses (``AVX2``, ``AVX512``), ``bfloat16`` where it has such instructions, cores and threads,
+    e.g. ``"CPU (AMD EPYC, x86_64, AVX2, 2 cores, 1 threads)"``: runs on different CPUs differ several-fold in
+    speed."""
     dev = torch.device(device)
     if dev.type == "cuda" and torch.cuda.is_available():
         return torch.cuda.get_device_name(dev)
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    features = [torch.backends.cpu.get_cpu_capability()] + (["bfloat16"] if cpu_has_bf16() else [])
+    return (f"CPU ({cpu_model()}, {platform.machine()}, {', '.join(features)}, {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} threads)")
 
 
 def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:

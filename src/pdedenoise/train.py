@@ -49,6 +49,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence, Union
@@ -87,7 +88,8 @@ class TrainConfig:
         precision: ``"float32"`` or ``"bf16"``: mixed precision, the forward pass under
             ``torch.autocast`` with bfloat16 (convolutions in bfloat16, weights, optimiser and loss in
             float32); about 1.8x faster on a CPU with AVX-512 bfloat16 support, loss within about 1e-3
-            of float32 (tested).
+            of float32 (tested). On a CPU without bfloat16 instructions it is emulated and several times slower
+            than float32 (a warning says so; :func:`pdedenoise.results.cpu_has_bf16`).
         channels_last: keep images and convolution weights in channels-last memory order (faster
             convolutions on CPUs and recent GPUs; same numbers up to round-off).
         optimizer: ``"adam"``, or ``"sgd"`` (plain gradient descent: no momentum, e.g. a paper's protocol).
@@ -294,6 +296,14 @@ class Stepper:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+        if config.precision == "bf16" and self.device.type == "cpu":
+            from .results import cpu_has_bf16, cpu_model
+
+            if not cpu_has_bf16():
+                warnings.warn(f"precision='bf16' on a CPU without bfloat16 instructions ({cpu_model()}, "
+                              f"{torch.backends.cpu.get_cpu_capability()}): emulated, several times slower than "
+                              "float32; use precision='float32' here, or a CPU with AVX-512 BF16 or AMX",
+                              RuntimeWarning, stacklevel=2)
         if config.optimizer == "sgd":
             self.opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.0, weight_decay=config.weight_decay)
         else:

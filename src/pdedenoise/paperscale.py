@@ -1,0 +1,178 @@
+"""The paper-scale runs in one table: which are finished, which are under way and how far they have come, which are
+not started; each with its wall time so far, the hours left at its own rate so far, and its number beside the one it
+is compared with.
+
+The runs are declared in :data:`RUNS` (chapter, what runs, the budget it runs at, how its record is read); their
+records are the ``results/full/*.json`` files the recording tools write (``tools/record_tnrd_full.py``,
+``tools/record_valdivia_full.py``, ``tools/record_diffnet_long.py``, ``tools/record_own_full.py``). A run without a
+record is *not started*; a record that cannot be read is listed with the reason.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import pandas as pd
+
+#: the table's columns
+COLUMNS = ["chapter", "run", "budget", "state", "done", "hours so far", "hours left (estimate)", "result (dB)",
+           "compared with (dB)", "compared with", "note"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One planned paper-scale run: where it belongs, what it is, its budget in words, its record's name in
+    ``results/full`` (``None``: no recording tool yet) and how the record is read (a function of the record
+    returning the row's state, progress and numbers)."""
+
+    chapter: str
+    run: str
+    budget: str
+    record: str | None
+    read: Callable[[Mapping], dict] | None = None
+    note: str = ""
+    same_cost_as: str | None = None
+
+
+def _hours(seconds) -> float:
+    return float(seconds) / 3600
+
+
+def _tnrd(rec: Mapping) -> dict:
+    from .leaderboard import published, tnrdfull
+
+    p = tnrdfull.progress(rec)
+    done = f"{p['iterations done']:,} of {p['iterations planned']:,} L-BFGS iterations"
+    result = (rec.get("bsd68") or {}).get("mean PSNR") if p["complete"] else None
+    return dict(state="finished" if p["complete"] else "under way", done=done, hours=p["hours so far"],
+                left=0.0 if p["complete"] else p["hours left (estimate)"], result=result,
+                reference=published.ANCHORS["TNRD 5x5 (published)"].psnr[25],
+                reference_is="published TNRD 5x5, BSD68", note="" if p["complete"] else "BSD68 is measured when it ends")
+
+
+def _valdivia(model: str) -> Callable[[Mapping], dict]:
+    def read(rec: Mapping) -> dict:
+        t = rec["trainings"][model]
+        budget = int(t.get("budget_steps", t["steps"]))
+        complete = bool(t.get("complete"))
+        row = next((r for r in rec.get("own_vs_released", []) if r["quantity"].startswith(f"{model},")), None)
+        done_steps = int(t["steps"])
+        seconds = float(t["seconds"])
+        left = 0.0 if complete else (budget - done_steps) * seconds / max(done_steps, 1) / 3600
+        return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {budget:,} Adam steps",
+                    hours=_hours(seconds), left=left, result=None if row is None else row["reproduced"],
+                    reference=None if row is None else row["published"],
+                    reference_is="the authors' released checkpoint, same images")
+    return read
+
+
+def _diffnet_exp1(rec: Mapping) -> dict:
+    from .papers.arridge2020 import published
+
+    return dict(state="finished", done=f"{rec['protocol']['epochs']} epochs", hours=_hours(rec["wall_seconds"]),
+                left=0.0, result=rec["summary"]["mean_psnr"], reference=published.DECONVOLUTION["test PSNR"].value,
+                reference_is="published, Exp. 1 test set")
+
+
+def _diffnet_exp2(key: str) -> Callable[[Mapping], dict]:
+    def read(rec: Mapping) -> dict:
+        from .papers.arridge2020 import published
+
+        steps = int(rec["protocol"]["steps"])
+        complete = bool(rec.get("complete"))
+        done_steps = steps if complete else int(rec["steps_done"])
+        seconds = float(rec["wall_seconds_all_pieces"])
+        left = 0.0 if complete else (steps - done_steps) * seconds / max(done_steps, 1) / 3600
+        return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {steps:,} Adam steps",
+                    hours=_hours(seconds), left=left, result=rec["summary"]["mean_psnr"],
+                    reference=published.INVERSE[key].value,
+                    reference_is="published, Exp. 2 test set", note="" if complete else "result: the test set so far")
+    return read
+
+
+def _own(rec: Mapping) -> dict:
+    complete = bool(rec.get("complete"))
+    steps = int(rec["run"]["steps"])
+    pieces = rec["training"]["pieces"]
+    done_steps = steps if complete else (pieces[-1]["last_step"] if pieces else 0)
+    seconds = sum(float(p["seconds"]) for p in pieces)
+    left = 0.0 if complete else (steps - done_steps) * seconds / max(done_steps, 1) / 3600
+    bsd = (rec.get("evaluation") or {}).get("BSD68") or {}
+    return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {steps:,} Adam steps",
+                hours=_hours(seconds), left=left, result=bsd.get("own PSNR"), reference=bsd.get("Perona-Malik PSNR"),
+                reference_is="tuned Perona-Malik, BSD68, same noise")
+
+
+#: the paper-scale runs the book plans, in the order of value in which they are run
+RUNS: list[Run] = [
+    Run("2 / leaderboard", "TNRD 5x5, sigma 25", "Chen and Pock: 400 crops of 180², L-BFGS, 5 x 200 greedy + 300 joint",
+        "05_tnrd_full_s25", _tnrd),
+    *[Run("3", f"own {m}, sigma 25", f"the authors': {b} Adam steps of batch 10 on 128² crops",
+          "03_learned_diffusivities_own_s25", _valdivia(m)) for m, b in (("FoE-S", "1,500"), ("U-Net", "700"),
+                                                                          ("KA", "700"))],
+    Run("4", "DiffNet Exp. 1 (discs)", "the authors' code: 18 epochs of 1,024 discs", "04_diffnet_long_discs_authors",
+        _diffnet_exp1),
+    Run("4", "DiffNet Exp. 2, 1 % noise", "the authors': 50,001 steps of 16 crops of 96²", "04_diffnet_full_1pct_full",
+        _diffnet_exp2("DiffNet, 1% noise, mean test PSNR")),
+    Run("4", "DiffNet Exp. 2, no noise", "the authors': 50,001 steps of 16 crops of 96²",
+        "04_diffnet_full_nonoise_full", _diffnet_exp2("DiffNet, no noise, mean test PSNR"),
+        note="hours: those of the 1 % noise run (the same model and steps)", same_cost_as="04_diffnet_full_1pct_full"),
+    *[Run("leaderboard", f"own model, sigma {s}", "20,000 Adam steps on the full training pairs", f"05_own_full_s{s}",
+          _own) for s in (15, 25, 50)],
+    Run("2", "the chapter at full scale", "20 stages, 20,000 crops of 96², 5,000 steps per sigma", None,
+        note="sized for a GPU; its CPU time not estimated"),
+    Run("1", "the PINN on 512² images", "20,000 iterations, 2 x 262,144 observations", None,
+        note="sized for a GPU; 10 iterations took over 400 s on two CPU cores (over 220 hours for the run)"),
+]
+
+
+def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.DataFrame:
+    """One row per planned run (:data:`RUNS`), columns :data:`COLUMNS`: state *finished*, *under way*, *not started*
+    or *unreadable (reason)*; what is done of the budget; hours of wall time so far (all pieces); the hours left at
+    the run's own rate so far (not started: the hours of the run of the same cost, ``NaN`` where none is measured);
+    its number (PSNR, dB; an unfinished run's number is the one measured so far, or ``NaN`` where it is measured
+    only at the end) beside the one it is compared with, what that is, and a note."""
+    from .results import results_dir
+
+    folder = results_dir("full", root)
+    runs = RUNS if runs is None else runs
+    nan = float("nan")
+    rows, total = [], {}  # total: hours so far + left of each read record (for ``same_cost_as``)
+    for run in runs:
+        row = {"chapter": run.chapter, "run": run.run, "budget": run.budget, "state": "not started", "done": "",
+               "hours so far": 0.0, "hours left (estimate)": total.get(run.same_cost_as, nan), "result (dB)": nan,
+               "compared with (dB)": nan, "compared with": "", "note": run.note}
+        path = folder / f"{run.record}.json" if run.record else None
+        if path is not None and path.exists():
+            try:
+                got = run.read(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                row.update({"state": f"unreadable ({type(exc).__name__}: {exc})", "hours so far": nan,
+                            "hours left (estimate)": nan, "note": ""})
+            else:
+                value = lambda v: nan if v is None else float(v)  # noqa: E731
+                row.update({"state": got["state"], "done": got["done"], "hours so far": got["hours"],
+                            "hours left (estimate)": got["left"], "result (dB)": value(got["result"]),
+                            "compared with (dB)": value(got["reference"]), "compared with": got["reference_is"],
+                            "note": got.get("note", "")})
+                total[run.record] = got["hours"] + got["left"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def summary(frame: pd.DataFrame) -> str:
+    """The table in one sentence: how many runs are finished, under way and not started, and the hours left of those
+    under way (``"6 finished, 2 under way (about 9 hours left in all at their rates so far), 3 not started"``)."""
+    counts = frame["state"].value_counts()
+    under = frame[frame["state"] == "under way"]
+    parts = [f"{int(counts.get('finished', 0))} finished"]
+    if len(under):
+        left = under["hours left (estimate)"].sum()
+        parts.append(f"{len(under)} under way (about {left:.0f} hours left in all at their rates so far)")
+    parts.append(f"{int(counts.get('not started', 0))} not started")
+    bad = frame["state"].str.startswith("unreadable").sum()
+    if bad:
+        parts.append(f"{bad} unreadable")
+    return ", ".join(parts)

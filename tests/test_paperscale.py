@@ -1,0 +1,62 @@
+"""The paper-scale runs' table (:mod:`pdedenoise.paperscale`): states, progress, hours left at each run's own rate,
+a not-started run's hours from a run of the same cost, unreadable records named, and every committed record read."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from pdedenoise import paperscale as P
+
+
+def _diffnet(steps_done: int, seconds: float, complete: bool = False) -> dict:
+    return {"protocol": {"steps": 1000}, "complete": complete, "steps_done": steps_done,
+            "wall_seconds_all_pieces": seconds, "summary": {"mean_psnr": 33.5}}
+
+
+RUNS = [P.Run("4", "noisy", "1,000 steps", "a", P._diffnet_exp2("DiffNet, 1% noise, mean test PSNR")),
+        P.Run("4", "clean", "1,000 steps", "b", P._diffnet_exp2("DiffNet, no noise, mean test PSNR"),
+              note="as noisy", same_cost_as="a"),
+        P.Run("1", "no tool", "big", None, note="for a GPU")]
+
+
+def _write(tmp_path, name: str, record) -> None:
+    (tmp_path / "full").mkdir(exist_ok=True)
+    (tmp_path / "full" / f"{name}.json").write_text(record if isinstance(record, str) else json.dumps(record))
+
+
+def test_a_run_under_way_reports_its_progress_and_hours_left_at_its_own_rate(tmp_path):
+    _write(tmp_path, "a", _diffnet(250, 3600.0))
+    t = P.table(tmp_path, RUNS).set_index("run")
+    assert t.loc["noisy", "state"] == "under way"
+    assert t.loc["noisy", "done"] == "250 of 1,000 Adam steps"
+    assert t.loc["noisy", "hours so far"] == pytest.approx(1.0)
+    assert t.loc["noisy", "hours left (estimate)"] == pytest.approx(3.0)  # 750 steps at 250 an hour
+    assert t.loc["noisy", "compared with (dB)"] == pytest.approx(34.21)
+    # the run of the same cost, not started, is estimated at the whole of the first one's hours
+    assert t.loc["clean", "state"] == "not started"
+    assert t.loc["clean", "hours left (estimate)"] == pytest.approx(4.0)
+    assert t.loc["no tool", "state"] == "not started" and math.isnan(t.loc["no tool", "hours left (estimate)"])
+    assert P.summary(t.reset_index()) == "0 finished, 1 under way (about 3 hours left in all at their rates so far), " \
+                                         "2 not started"
+
+
+def test_a_finished_run_has_nothing_left_and_an_unreadable_record_is_named(tmp_path):
+    _write(tmp_path, "a", _diffnet(400, 3600.0, complete=True))
+    _write(tmp_path, "b", "{not json")
+    t = P.table(tmp_path, RUNS).set_index("run")
+    assert t.loc["noisy", "state"] == "finished" and t.loc["noisy", "hours left (estimate)"] == 0.0
+    assert t.loc["noisy", "done"] == "1,000 of 1,000 Adam steps"
+    assert t.loc["clean", "state"].startswith("unreadable (JSONDecodeError")
+    assert "1 unreadable" in P.summary(t.reset_index())
+    _write(tmp_path, "b", {"protocol": {}})  # readable JSON, but not such a record
+    assert P.table(tmp_path, RUNS).set_index("run").loc["clean", "state"].startswith("unreadable (KeyError")
+
+
+def test_every_committed_paper_scale_record_is_read():
+    t = P.table()
+    assert len(t) == len(P.RUNS)
+    assert not t["state"].str.startswith("unreadable").any(), t[["run", "state"]]
+    ran = t[t["state"] != "not started"]
+    assert (ran["hours so far"] > 0).all() and (ran["hours left (estimate)"] >= 0).all()
