@@ -10,9 +10,9 @@ import pytest
 from pdedenoise import paperscale as P
 
 
-def _diffnet(steps_done: int, seconds: float, complete: bool = False) -> dict:
+def _diffnet(steps_done: int, seconds: float, complete: bool = False, psnr: float = 33.5) -> dict:
     return {"protocol": {"steps": 1000}, "complete": complete, "steps_done": steps_done,
-            "wall_seconds_all_pieces": seconds, "summary": {"mean_psnr": 33.5}}
+            "wall_seconds_all_pieces": seconds, "summary": {"mean_psnr": psnr}}
 
 
 RUNS = [P.Run("4", "noisy", "1,000 steps", "a", P._diffnet_exp2("DiffNet, 1% noise, mean test PSNR")),
@@ -34,6 +34,7 @@ def test_a_run_under_way_reports_its_progress_and_hours_left_at_its_own_rate(tmp
     assert t.loc["noisy", "hours so far"] == pytest.approx(1.0)
     assert t.loc["noisy", "hours left (estimate)"] == pytest.approx(3.0)  # 750 steps at 250 an hour
     assert t.loc["noisy", "compared with (dB)"] == pytest.approx(34.21)
+    assert t.loc["noisy", "verdict"] == "", "no verdict before the run ends"
     # the run of the same cost, not started, is estimated at the whole of the first one's hours
     assert t.loc["clean", "state"] == "not started"
     assert t.loc["clean", "hours left (estimate)"] == pytest.approx(4.0)
@@ -60,3 +61,19 @@ def test_every_committed_paper_scale_record_is_read():
     assert not t["state"].str.startswith("unreadable").any(), t[["run", "state"]]
     ran = t[t["state"] != "not started"]
     assert (ran["hours so far"] > 0).all() and (ran["hours left (estimate)"] >= 0).all()
+
+
+@pytest.mark.parametrize("psnr, expected", [(33.5, "reproduced"), (32.0, "close"), (30.0, "not reproduced")])
+def test_a_finished_run_is_judged_under_its_chapters_tolerances(tmp_path, psnr, expected):
+    # chapter 4's PSNR tolerances: reproduced within 1 dB, close within 3 dB of the published 34.21
+    _write(tmp_path, "a", _diffnet(1000, 3600.0, complete=True, psnr=psnr))
+    assert P.table(tmp_path, RUNS).set_index("run").loc["noisy", "verdict"] == expected
+
+
+@pytest.mark.parametrize("own, expected", [(28.0, "above"), (27.0, "not above")])
+def test_the_own_model_is_judged_against_tuned_perona_malik(tmp_path, own, expected):
+    rec = {"complete": True, "run": {"steps": 10}, "training": {"pieces": [{"last_step": 10, "seconds": 60.0}]},
+           "evaluation": {"BSD68": {"own PSNR": own, "Perona-Malik PSNR": 27.2}}}
+    _write(tmp_path, "own", rec)
+    t = P.table(tmp_path, [P.Run("leaderboard", "own", "10 steps", "own", P._own)])
+    assert t.loc[0, "verdict"] == expected and t.loc[0, "done"] == "10 of 10 Adam steps"

@@ -18,7 +18,7 @@ import pandas as pd
 
 #: the table's columns
 COLUMNS = ["chapter", "run", "budget", "state", "done", "hours so far", "hours left (estimate)", "result (dB)",
-           "compared with (dB)", "compared with", "note"]
+           "compared with (dB)", "compared with", "verdict", "note"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,12 @@ def _tnrd(rec: Mapping) -> dict:
     p = tnrdfull.progress(rec)
     done = f"{p['iterations done']:,} of {p['iterations planned']:,} L-BFGS iterations"
     result = (rec.get("bsd68") or {}).get("mean PSNR") if p["complete"] else None
+    verdict = rec["comparison"][0]["verdict"] if p["complete"] and rec.get("comparison") else ""
     return dict(state="finished" if p["complete"] else "under way", done=done, hours=p["hours so far"],
                 left=0.0 if p["complete"] else p["hours left (estimate)"], result=result,
                 reference=published.ANCHORS["TNRD 5x5 (published)"].psnr[25],
-                reference_is="published TNRD 5x5, BSD68", note="" if p["complete"] else "BSD68 is measured when it ends")
+                reference_is="published TNRD 5x5, BSD68", verdict=verdict,
+                note="" if p["complete"] else "BSD68 is measured when it ends")
 
 
 def _valdivia(model: str) -> Callable[[Mapping], dict]:
@@ -64,7 +66,8 @@ def _valdivia(model: str) -> Callable[[Mapping], dict]:
         return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {budget:,} Adam steps",
                     hours=_hours(seconds), left=left, result=None if row is None else row["reproduced"],
                     reference=None if row is None else row["published"],
-                    reference_is="the authors' released checkpoint, same images")
+                    reference_is="the authors' released checkpoint, same images",
+                    verdict=row["verdict"] if complete and row is not None else "")
     return read
 
 
@@ -73,21 +76,24 @@ def _diffnet_exp1(rec: Mapping) -> dict:
 
     return dict(state="finished", done=f"{rec['protocol']['epochs']} epochs", hours=_hours(rec["wall_seconds"]),
                 left=0.0, result=rec["summary"]["mean_psnr"], reference=published.DECONVOLUTION["test PSNR"].value,
-                reference_is="published, Exp. 1 test set")
+                reference_is="published, Exp. 1 test set",
+                verdict=next(iter(rec.get("tables", {}).values()), [{}])[0].get("verdict", ""))
 
 
 def _diffnet_exp2(key: str) -> Callable[[Mapping], dict]:
     def read(rec: Mapping) -> dict:
-        from .papers.arridge2020 import published
+        from .papers.arridge2020 import protocol, published
+        from .records import verdict
 
         steps = int(rec["protocol"]["steps"])
         complete = bool(rec.get("complete"))
         done_steps = steps if complete else int(rec["steps_done"])
         seconds = float(rec["wall_seconds_all_pieces"])
         left = 0.0 if complete else (steps - done_steps) * seconds / max(done_steps, 1) / 3600
+        result, reference = rec["summary"]["mean_psnr"], published.INVERSE[key].value
         return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {steps:,} Adam steps",
-                    hours=_hours(seconds), left=left, result=rec["summary"]["mean_psnr"],
-                    reference=published.INVERSE[key].value,
+                    hours=_hours(seconds), left=left, result=result, reference=reference,
+                    verdict=verdict(reference, result, *protocol.TOLERANCES["psnr"]) if complete else "",
                     reference_is="published, Exp. 2 test set", note="" if complete else "result: the test set so far")
     return read
 
@@ -102,7 +108,8 @@ def _own(rec: Mapping) -> dict:
     bsd = (rec.get("evaluation") or {}).get("BSD68") or {}
     return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {steps:,} Adam steps",
                 hours=_hours(seconds), left=left, result=bsd.get("own PSNR"), reference=bsd.get("Perona-Malik PSNR"),
-                reference_is="tuned Perona-Malik, BSD68, same noise")
+                reference_is="tuned Perona-Malik, BSD68, same noise",
+                verdict="" if not bsd else ("above" if bsd["own PSNR"] > bsd["Perona-Malik PSNR"] else "not above"))
 
 
 #: the paper-scale runs the book plans, in the order of value in which they are run
@@ -133,7 +140,9 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
     or *unreadable (reason)*; what is done of the budget; hours of wall time so far (all pieces); the hours left at
     the run's own rate so far (not started: the hours of the run of the same cost, ``NaN`` where none is measured);
     its number (PSNR, dB; an unfinished run's number is the one measured so far, or ``NaN`` where it is measured
-    only at the end) beside the one it is compared with, what that is, and a note."""
+    only at the end) beside the one it is compared with, what that is, the verdict of a finished run under its
+    chapter's tolerances (the own model: *above* or *not above* tuned Perona-Malik; none before a run ends), and a
+    note."""
     from .results import results_dir
 
     folder = results_dir("full", root)
@@ -143,7 +152,7 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
     for run in runs:
         row = {"chapter": run.chapter, "run": run.run, "budget": run.budget, "state": "not started", "done": "",
                "hours so far": 0.0, "hours left (estimate)": total.get(run.same_cost_as, nan), "result (dB)": nan,
-               "compared with (dB)": nan, "compared with": "", "note": run.note}
+               "compared with (dB)": nan, "compared with": "", "verdict": "", "note": run.note}
         path = folder / f"{run.record}.json" if run.record else None
         if path is not None and path.exists():
             try:
@@ -156,7 +165,7 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
                 row.update({"state": got["state"], "done": got["done"], "hours so far": got["hours"],
                             "hours left (estimate)": got["left"], "result (dB)": value(got["result"]),
                             "compared with (dB)": value(got["reference"]), "compared with": got["reference_is"],
-                            "note": got.get("note", "")})
+                            "verdict": got.get("verdict", ""), "note": got.get("note", "")})
                 total[run.record] = got["hours"] + got["left"]
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
