@@ -32,7 +32,7 @@ class Run:
     budget: str
     record: str | None
     read: Callable[[Mapping], dict] | None = None
-    note: str = ""
+    note: str | Callable[[], str] = ""
     same_cost_as: str | None = None
 
 
@@ -112,6 +112,14 @@ def _own(rec: Mapping) -> dict:
                 verdict="" if not bsd else ("above" if bsd["own PSNR"] > bsd["Perona-Malik PSNR"] else "not above"))
 
 
+def _barbeiro_note() -> str:
+    from .papers.barbeiro2020.protocol import SCALES
+
+    work = lambda c: c["stages"] * c["train_crop"] ** 2 * c["steps"]  # noqa: E731  (per model and sigma)
+    return (f"sized for a GPU: {work(SCALES['full']) / work(SCALES['medium']):.0f}x the medium run's training work "
+            "per model and sigma (stages x crop pixels x steps)")
+
+
 #: the paper-scale runs the book plans, in the order of value in which they are run
 RUNS: list[Run] = [
     Run("2 / leaderboard", "TNRD 5x5, sigma 25", "Chen and Pock: 400 crops of 180², L-BFGS, 5 x 200 greedy + 300 joint",
@@ -129,9 +137,9 @@ RUNS: list[Run] = [
     *[Run("leaderboard", f"own model, sigma {s}", "20,000 Adam steps on the full training pairs", f"05_own_full_s{s}",
           _own) for s in (15, 25, 50)],
     Run("2", "the chapter at full scale", "20 stages, 20,000 crops of 96², 5,000 steps per sigma", None,
-        note="sized for a GPU; its CPU time not estimated"),
+        note=lambda: _barbeiro_note()),
     Run("1", "the PINN on 512² images", "20,000 iterations, 2 x 262,144 observations", None,
-        note="sized for a GPU; 10 iterations took over 400 s on two CPU cores (over 220 hours for the run)"),
+        note="sized for a GPU: 10 iterations took over 400 s on two CPU cores (over 220 hours for the run)"),
 ]
 
 
@@ -152,7 +160,8 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
     for run in runs:
         row = {"chapter": run.chapter, "run": run.run, "budget": run.budget, "state": "not started", "done": "",
                "hours so far": 0.0, "hours left (estimate)": total.get(run.same_cost_as, nan), "result (dB)": nan,
-               "compared with (dB)": nan, "compared with": "", "verdict": "", "note": run.note}
+               "compared with (dB)": nan, "compared with": "", "verdict": "",
+               "note": run.note() if callable(run.note) else run.note}
         path = folder / f"{run.record}.json" if run.record else None
         if path is not None and path.exists():
             try:
