@@ -17,7 +17,7 @@ def _diffnet(steps_done: int, seconds: float, complete: bool = False, psnr: floa
 
 RUNS = [P.Run("4", "noisy", "1,000 steps", "a", P._diffnet_exp2("DiffNet, 1% noise, mean test PSNR")),
         P.Run("4", "clean", "1,000 steps", "b", P._diffnet_exp2("DiffNet, no noise, mean test PSNR"),
-              note="as noisy", same_cost_as="a"),
+              note="as noisy", same_cost_as="noisy"),
         P.Run("1", "no tool", "big", None, note="for a GPU")]
 
 
@@ -77,3 +77,26 @@ def test_the_own_model_is_judged_against_tuned_perona_malik(tmp_path, own, expec
     _write(tmp_path, "own", rec)
     t = P.table(tmp_path, [P.Run("leaderboard", "own", "10 steps", "own", P._own)])
     assert t.loc[0, "verdict"] == expected and t.loc[0, "done"] == "10 of 10 Adam steps"
+
+
+def test_a_chapter_3_training_under_way_is_read_from_its_saved_state(tmp_path):
+    """Chapter 3's record lists finished trainings only: one under way is read from its state file."""
+    import torch
+
+    runs = [P.Run("3", "own KA", "700 steps", "03_learned_diffusivities_own_s15", P._valdivia("KA", 15),
+                  without_record=True)]
+    (tmp_path / "full").mkdir()
+    assert P.table(tmp_path, runs).loc[0, "state"] == "not started"
+    assert math.isnan(P.table(tmp_path, runs).loc[0, "hours left (estimate)"]), "no sigma-25 training to go by"
+    # not started, its hours at the time per step of the finished sigma-25 training (3600 s for 1,000 steps)
+    _write(tmp_path, "03_learned_diffusivities_own_s25", {"trainings": {"KA": {"seconds": 3600.0, "steps": 1000}}})
+    budget = P.table(tmp_path, runs).loc[0]
+    assert budget["state"] == "not started" and budget["done"] == "0 of 500 Adam steps"
+    assert budget["hours left (estimate)"] == pytest.approx(0.5)
+    state = {"history": {"steps": 175, "pieces": [{"seconds": 900.0, "device": "cpu", "commit": "abc"}]},
+             "config": {"max_steps": 700}}
+    torch.save(state, tmp_path / "full" / "03_learned_diffusivities_own_KA_s15.state.pt")
+    row = P.table(tmp_path, runs).loc[0]
+    assert row["state"] == "under way" and row["done"] == "175 of 700 Adam steps"
+    assert row["hours so far"] == pytest.approx(0.25) and row["hours left (estimate)"] == pytest.approx(0.75)
+    assert row["verdict"] == "" and math.isnan(row["result (dB)"])

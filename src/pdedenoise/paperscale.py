@@ -31,16 +31,17 @@ class Run:
     run: str
     budget: str
     record: str | None
-    read: Callable[[Mapping], dict] | None = None
+    read: Callable[[Mapping | None, Path], dict | None] | None = None
     note: str | Callable[[], str] = ""
     same_cost_as: str | None = None
+    without_record: bool = False
 
 
 def _hours(seconds) -> float:
     return float(seconds) / 3600
 
 
-def _tnrd(rec: Mapping) -> dict:
+def _tnrd(rec: Mapping, folder: Path | None = None) -> dict:
     from .leaderboard import published, tnrdfull
 
     p = tnrdfull.progress(rec)
@@ -54,24 +55,39 @@ def _tnrd(rec: Mapping) -> dict:
                 note="" if p["complete"] else "BSD68 is measured when it ends")
 
 
-def _valdivia(model: str) -> Callable[[Mapping], dict]:
-    def read(rec: Mapping) -> dict:
-        t = rec["trainings"][model]
-        budget = int(t.get("budget_steps", t["steps"]))
-        complete = bool(t.get("complete"))
-        row = next((r for r in rec.get("own_vs_released", []) if r["quantity"].startswith(f"{model},")), None)
-        done_steps = int(t["steps"])
-        seconds = float(t["seconds"])
-        left = 0.0 if complete else (budget - done_steps) * seconds / max(done_steps, 1) / 3600
-        return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {budget:,} Adam steps",
-                    hours=_hours(seconds), left=left, result=None if row is None else row["reproduced"],
+def _valdivia(model: str, sigma: int) -> Callable[[Mapping | None, Path], dict | None]:
+    """Chapter 3's own training of ``model`` at ``sigma``: finished ones from the record, one under way from its
+    saved state (the record lists finished trainings only); not started: ``None`` at sigma 25, else the hours its
+    budget takes at the sigma-25 training's time per step."""
+    def read(rec: Mapping | None, folder: Path) -> dict | None:
+        from .papers.valdivia2024.analysis import full_training_status
+
+        st = full_training_status(rec, folder, sigma, (model,)).iloc[0]
+        steps, budget, hours = int(st["steps"]), int(st["of"]), float(st["hours"])
+        if st["status"] == "not started":
+            if sigma == 25:
+                return None
+            try:  # at the seconds per step of the same model's finished sigma-25 training
+                t = json.loads((folder / "03_learned_diffusivities_own_s25.json").read_text())["trainings"][model]
+                left = budget * float(t["seconds"]) / int(t["steps"]) / 3600
+            except (OSError, ValueError, KeyError, ZeroDivisionError):
+                left = float("nan")
+            return dict(state="not started", done=f"0 of {budget:,} Adam steps", hours=0.0, left=left, result=None,
+                        reference=None, reference_is="", note="hours: at the sigma-25 training's time per step")
+        complete = st["status"] == "finished"
+        row = next((r for r in (rec or {}).get("own_vs_released", []) if r["quantity"].startswith(f"{model},")),
+                   None) if complete else None
+        return dict(state="finished" if complete else "under way", done=f"{steps:,} of {budget:,} Adam steps",
+                    hours=hours, left=0.0 if complete else (budget - steps) * hours / max(steps, 1),
+                    result=None if row is None else row["reproduced"],
                     reference=None if row is None else row["published"],
                     reference_is="the authors' released checkpoint, same images",
-                    verdict=row["verdict"] if complete and row is not None else "")
+                    verdict="" if row is None else row["verdict"],
+                    note="" if complete else "scored when all its sigma's trainings end")
     return read
 
 
-def _diffnet_exp1(rec: Mapping) -> dict:
+def _diffnet_exp1(rec: Mapping, folder: Path | None = None) -> dict:
     from .papers.arridge2020 import published
 
     return dict(state="finished", done=f"{rec['protocol']['epochs']} epochs", hours=_hours(rec["wall_seconds"]),
@@ -80,8 +96,8 @@ def _diffnet_exp1(rec: Mapping) -> dict:
                 verdict=next(iter(rec.get("tables", {}).values()), [{}])[0].get("verdict", ""))
 
 
-def _diffnet_exp2(key: str) -> Callable[[Mapping], dict]:
-    def read(rec: Mapping) -> dict:
+def _diffnet_exp2(key: str) -> Callable[[Mapping, Path | None], dict]:
+    def read(rec: Mapping, folder: Path | None = None) -> dict:
         from .papers.arridge2020 import protocol, published
         from .records import verdict
 
@@ -98,7 +114,7 @@ def _diffnet_exp2(key: str) -> Callable[[Mapping], dict]:
     return read
 
 
-def _own(rec: Mapping) -> dict:
+def _own(rec: Mapping, folder: Path | None = None) -> dict:
     complete = bool(rec.get("complete"))
     steps = int(rec["run"]["steps"])
     pieces = rec["training"]["pieces"]
@@ -124,16 +140,16 @@ def _barbeiro_note() -> str:
 RUNS: list[Run] = [
     Run("2 / leaderboard", "TNRD 5x5, sigma 25", "Chen and Pock: 400 crops of 180², L-BFGS, 5 x 200 greedy + 300 joint",
         "05_tnrd_full_s25", _tnrd),
-    *[Run("3", f"own {m}, sigma 25", f"the authors': {b} Adam steps of batch 10 on 128² crops",
-          "03_learned_diffusivities_own_s25", _valdivia(m)) for m, b in (("FoE-S", "1,500"), ("U-Net", "700"),
-                                                                          ("KA", "700"))],
+    *[Run("3", f"own {m}, sigma {sig}", "the authors': their released checkpoint's Adam steps, batch 10 of 128²",
+          f"03_learned_diffusivities_own_s{sig}", _valdivia(m, sig), without_record=True)
+      for sig in (25, 15, 50) for m in ("FoE-S", "U-Net", "KA")],
     Run("4", "DiffNet Exp. 1 (discs)", "the authors' code: 18 epochs of 1,024 discs", "04_diffnet_long_discs_authors",
         _diffnet_exp1),
     Run("4", "DiffNet Exp. 2, 1 % noise", "the authors': 50,001 steps of 16 crops of 96²", "04_diffnet_full_1pct_full",
         _diffnet_exp2("DiffNet, 1% noise, mean test PSNR")),
     Run("4", "DiffNet Exp. 2, no noise", "the authors': 50,001 steps of 16 crops of 96²",
         "04_diffnet_full_nonoise_full", _diffnet_exp2("DiffNet, no noise, mean test PSNR"),
-        note="hours: those of the 1 % noise run (the same model and steps)", same_cost_as="04_diffnet_full_1pct_full"),
+        note="hours: those of the 1 % noise run (the same model and steps)", same_cost_as="DiffNet Exp. 2, 1 % noise"),
     *[Run("leaderboard", f"own model, sigma {s}", "20,000 Adam steps on the full training pairs", f"05_own_full_s{s}",
           _own) for s in (15, 25, 50)],
     Run("2", "the chapter at full scale", "20 stages, 20,000 crops of 96², 5,000 steps per sigma", None,
@@ -146,7 +162,7 @@ RUNS: list[Run] = [
 def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.DataFrame:
     """One row per planned run (:data:`RUNS`), columns :data:`COLUMNS`: state *finished*, *under way*, *not started*
     or *unreadable (reason)*; what is done of the budget; hours of wall time so far (all pieces); the hours left at
-    the run's own rate so far (not started: the hours of the run of the same cost, ``NaN`` where none is measured);
+    the run's own rate so far (not started: the hours of a run of the same cost, ``NaN`` where none is measured);
     its number (PSNR, dB; an unfinished run's number is the one measured so far, or ``NaN`` where it is measured
     only at the end) beside the one it is compared with, what that is, the verdict of a finished run under its
     chapter's tolerances (the own model: *above* or *not above* tuned Perona-Malik; none before a run ends), and a
@@ -156,26 +172,28 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
     folder = results_dir("full", root)
     runs = RUNS if runs is None else runs
     nan = float("nan")
-    rows, total = [], {}  # total: hours so far + left of each read record (for ``same_cost_as``)
+    rows, total = [], {}  # total: hours so far + left of each run read (for ``same_cost_as``)
     for run in runs:
         row = {"chapter": run.chapter, "run": run.run, "budget": run.budget, "state": "not started", "done": "",
                "hours so far": 0.0, "hours left (estimate)": total.get(run.same_cost_as, nan), "result (dB)": nan,
                "compared with (dB)": nan, "compared with": "", "verdict": "",
                "note": run.note() if callable(run.note) else run.note}
         path = folder / f"{run.record}.json" if run.record else None
-        if path is not None and path.exists():
+        if path is not None and (path.exists() or run.without_record):
             try:
-                got = run.read(json.loads(path.read_text()))
+                got = run.read(json.loads(path.read_text()) if path.exists() else None, folder)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 row.update({"state": f"unreadable ({type(exc).__name__}: {exc})", "hours so far": nan,
                             "hours left (estimate)": nan, "note": ""})
             else:
-                value = lambda v: nan if v is None else float(v)  # noqa: E731
-                row.update({"state": got["state"], "done": got["done"], "hours so far": got["hours"],
-                            "hours left (estimate)": got["left"], "result (dB)": value(got["result"]),
-                            "compared with (dB)": value(got["reference"]), "compared with": got["reference_is"],
-                            "verdict": got.get("verdict", ""), "note": got.get("note", "")})
-                total[run.record] = got["hours"] + got["left"]
+                if got is not None:
+                    value = lambda v: nan if v is None else float(v)  # noqa: E731
+                    row.update({"state": got["state"], "done": got["done"], "hours so far": got["hours"],
+                                "hours left (estimate)": got["left"], "result (dB)": value(got["result"]),
+                                "compared with (dB)": value(got["reference"]),
+                                "compared with": got["reference_is"], "verdict": got.get("verdict", ""),
+                                "note": got.get("note", "")})
+                    total[run.run] = got["hours"] + got["left"]
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
