@@ -247,6 +247,27 @@ def test_exp2_hypotheses_are_untested_until_the_full_run_ends():
     assert exp2_hypotheses(rec, part).verdict.iloc[-1] == "explained so far"
 
 
+def test_a_full_runs_record_is_brought_up_to_its_saved_state(tmp_path):
+    """A piece ended by SIGTERM saves the state but writes no record: the record is read up to the state."""
+    from pdedenoise.papers.arridge2020.analysis import with_saved_state
+
+    state = tmp_path / "run.state.pt"
+    rec = {"complete": False, "steps_done": 100, "protocol": {"steps": 1000}, "wall_seconds_all_pieces": 60.0,
+           "summary": {"kind": "diffnet", "mean_psnr": 30.0, "median_psnr": 29.0, "parameters": 7}}
+    assert with_saved_state(None, state) is None
+    assert with_saved_state(rec, state) == rec
+    pieces = [{"first_step": 0, "last_step": 100, "seconds": 60.0}, {"first_step": 100, "last_step": 150, "seconds": 30.0}]
+    torch.save({"history": {"steps": 150, "pieces": pieces}, "config": {"max_steps": 1000},
+                "caller_state": {"step": [0, 100], "mean_psnr": [20.0, 31.5], "seconds": [1.0, 2.0]}}, state)
+    ahead = with_saved_state(rec, state)
+    assert ahead["steps_done"] == 150 and ahead["wall_seconds_all_pieces"] == 90.0 and len(ahead["pieces"]) == 2
+    assert ahead["summary"] == {"kind": "diffnet", "parameters": 7, "mean_psnr": 31.5, "at_step": 100}
+    assert rec["steps_done"] == 100, "the record given is not changed"
+    assert with_saved_state(dict(rec, steps_done=150), state)["summary"]["mean_psnr"] == 30.0, "not ahead: as it is"
+    alone = with_saved_state(None, state)
+    assert alone["steps_done"] == 150 and alone["protocol"]["steps"] == 1000 and not alone["complete"]
+
+
 def test_exp3_hypotheses_judge_each_experiment_against_the_published_margin():
     from pdedenoise.papers.arridge2020.analysis import exp3_hypotheses
 

@@ -15,8 +15,8 @@ def _diffnet(steps_done: int, seconds: float, complete: bool = False, psnr: floa
             "wall_seconds_all_pieces": seconds, "summary": {"mean_psnr": psnr}}
 
 
-RUNS = [P.Run("4", "noisy", "1,000 steps", "a", P._diffnet_exp2("DiffNet, 1% noise, mean test PSNR")),
-        P.Run("4", "clean", "1,000 steps", "b", P._diffnet_exp2("DiffNet, no noise, mean test PSNR"),
+RUNS = [P.Run("4", "noisy", "1,000 steps", "a", P._diffnet_exp2("DiffNet, 1% noise, mean test PSNR", "a")),
+        P.Run("4", "clean", "1,000 steps", "b", P._diffnet_exp2("DiffNet, no noise, mean test PSNR", "b"),
               note="as noisy", same_cost_as="noisy"),
         P.Run("1", "no tool", "big", None, note="for a GPU")]
 

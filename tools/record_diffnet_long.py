@@ -245,6 +245,12 @@ def main(argv=None) -> None:
             try:
                 out = run_full(args, job, started)
             except TrainingInterrupted as exc:
+                # the state is saved; bring the record up to it, so that the pages show this piece too
+                rec = analysis.with_saved_state(load_results(f"{FULL_NAME}_{job}", "full"),
+                                                results_dir("full") / f"{FULL_NAME}_{job}.state.pt")
+                if rec is not None:
+                    rec.update(job=job, scale="full")
+                    save_results(f"{FULL_NAME}_{job}", "full", rec, device=args.device, provenance_at_start=started)
                 raise SystemExit(f"[{job}] {exc}") from None
             path = save_results(f"{FULL_NAME}_{job}", "full", out, device=args.device, provenance_at_start=started)
             print(f"[{job}] {'complete' if out['complete'] else 'piece ended'} at step {out['steps_done']:,}: "

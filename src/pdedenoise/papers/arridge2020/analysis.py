@@ -419,6 +419,29 @@ def curve_tail(record: Mapping, steps: int = 64) -> dict[str, float]:
     return {"from_step": s[i], "from_psnr": p[i], "to_step": s[-1], "to_psnr": p[-1], "gain": p[-1] - p[i]}
 
 
+def with_saved_state(record: Mapping | None, state_path: str | Path) -> dict | None:
+    """The record of an Exp. 2 run at the authors' budget (``tools/record_diffnet_long.py``, ``<job>_full``) brought
+    up to its saved state where that is ahead: a piece ended by SIGTERM saves the state but writes no record, so the
+    record can lag. Steps done, pieces and their wall time then come from the state, and the summary is the test PSNR
+    at the last point of its test curve (the same test crops; ``at_step``); ``record`` as it is when no state is ahead; a record made from the
+    state alone (no ``summary`` beyond that PSNR) when only the state exists; ``None`` when neither does."""
+    state_path = Path(state_path)
+    if not state_path.exists():
+        return None if record is None else dict(record)
+    saved = load_checkpoint(state_path)
+    h, curve = saved["history"], saved.get("caller_state") or {}
+    out = dict(record or {"protocol": {"steps": saved["config"]["max_steps"]}, "complete": False, "steps_done": 0})
+    if int(h["steps"]) <= int(out.get("steps_done", 0)) or out.get("complete"):
+        return out
+    out.update(steps_done=int(h["steps"]), pieces=list(h.get("pieces", [])),
+               wall_seconds_all_pieces=float(sum(p["seconds"] for p in h.get("pieces", []))))
+    if curve.get("mean_psnr"):
+        out["curve"] = {k: list(v) for k, v in curve.items()}
+        kept = {k: v for k, v in (out.get("summary") or {}).items() if k in ("kind", "parameters")}  # not per step
+        out["summary"] = {**kept, "mean_psnr": float(curve["mean_psnr"][-1]), "at_step": int(curve["step"][-1])}
+    return out
+
+
 def exp2_hypotheses(record: dict, full: dict | None = None) -> pd.DataFrame:
     """Exp. 2's gap for one long run (``nonoise`` or ``1pct`` record of ``tools/record_diffnet_long.py``) against the
     hypotheses its own evaluations test, one row each (:func:`gap_verdict`), and the training budget, which only a
@@ -449,7 +472,8 @@ def exp2_hypotheses(record: dict, full: dict | None = None) -> pd.DataFrame:
         rows.append({"hypothesis": "too little training",
                      "experiment": f"the authors' code's {budget:,} steps on 96x96 crops" +
                                    ("" if full.get("complete") else f", {done:,} of them done ({done / budget:.0%})"),
-                     "result": f"{f:.2f} dB at step {done:,} against {ref_text} ({f - ref:+.2f})",
+                     "result": f"{f:.2f} dB at step {full['summary'].get('at_step', done):,} against {ref_text} "
+                               f"({f - ref:+.2f})",
                      "verdict": gap_verdict(ref, f, pub) + so_far})
         runs.append((f"the authors' budget, step {done:,}", f, not full.get("complete")))
     else:
