@@ -100,3 +100,18 @@ def test_a_chapter_3_training_under_way_is_read_from_its_saved_state(tmp_path):
     assert row["state"] == "under way" and row["done"] == "175 of 700 Adam steps"
     assert row["hours so far"] == pytest.approx(0.25) and row["hours left (estimate)"] == pytest.approx(0.75)
     assert row["verdict"] == "" and math.isnan(row["result (dB)"])
+
+
+def test_the_tnrd_run_under_way_shows_its_bsd68_preview_as_such(tmp_path):
+    proto = dict(n_train=4, crop=10, stages=1, filters=8, size=5, centers=15, greedy=10, joint=4)
+    phase = {"iterations": 10, "evaluations": 11, "complete": True, "loss": [2.0, 1.0],
+             "seconds_per_iteration": [2.0] * 10, "wall_seconds": 20.0, "pieces": [{}]}
+    _write(tmp_path, "t", {"protocol": proto, "phases": {"greedy 1": phase}, "wall_seconds": 20.0, "complete": False})
+    runs = [P.Run("2", "tnrd", "budget", "t", P._tnrd)]
+    row = P.table(tmp_path, runs).loc[0]
+    assert math.isnan(row["result (dB)"]) and row["note"] == "BSD68 is measured when it ends"
+    _write(tmp_path, "05_tnrd_full_s25_preview", {"phase": "joint", "iteration": 2, "iterations planned": 4,
+                                                  "mean PSNR": 28.5})
+    row = P.table(tmp_path, runs).loc[0]
+    assert row["result (dB)"] == 28.5 and row["verdict"] == ""
+    assert "at joint iteration 2 of 4 (a preview, not the run's result)" in row["note"]

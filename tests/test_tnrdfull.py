@@ -42,3 +42,34 @@ def test_phases_table_and_progress():
     r["phases"]["joint"] = {"iterations": 1, "evaluations": 2, "complete": False, "loss": [1.0, 1.0],
                             "seconds_per_iteration": [10.0], "wall_seconds": 10.0, "pieces": [{}]}
     assert T.progress(r)["hours left (estimate)"] == pytest.approx((5 * 2 + 3 * 10) / 3600)
+
+
+def test_the_tool_previews_a_saved_joint_state_and_its_result_replaces_the_preview(tmp_path):
+    """``tools/record_tnrd_full.py --smoke`` in pieces: a preview waits for the joint phase, scores the saved state
+    on BSD68 with its iteration, and the finished run's result removes it (toy sizes, about a minute)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from pdedenoise.checkout import repo_root
+
+    env = {**os.environ, "PDEDENOISE_RESULTS": str(tmp_path), "PDEDENOISE_NUM_THREADS": "1"}
+    tool = [sys.executable, str(repo_root() / "tools" / "record_tnrd_full.py"), "--smoke"]
+    call = lambda *a: subprocess.run(tool + list(a), env=env, capture_output=True, text=True, timeout=600)  # noqa: E731
+    preview = tmp_path / "ci" / "05_tnrd_full_smoke_s25_preview.json"
+    assert call("--preview").returncode == 2 and not preview.exists()  # nothing saved yet
+    call("--piece-iterations", "2")  # greedy 1 at 2 of 3
+    r = call("--preview")
+    assert r.returncode == 2 and "waits for the joint phase" in r.stdout
+    call("--piece-iterations", "2")  # greedy 1 done, greedy 2 at 2 of 3
+    call("--piece-iterations", "2")  # greedy 2 done, joint at 2 of 3
+    r = call("--preview")
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(preview.read_text())
+    assert (got["phase"], got["iteration"], got["iterations planned"], got["images"]) == ("joint", 2, 3, 2)
+    assert 10 < got["mean PSNR"] < 40 and "not the run's result" in got["note"]
+    assert T.preview(tmp_path / "ci", name="05_tnrd_full_smoke")["mean PSNR"] == got["mean PSNR"]
+    assert call().returncode == 0  # finishes and scores BSD68
+    assert not preview.exists() and T.preview(tmp_path / "ci", name="05_tnrd_full_smoke") is None
+    assert json.loads((tmp_path / "ci" / "05_tnrd_full_smoke_s25.json").read_text())["complete"]

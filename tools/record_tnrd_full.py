@@ -27,6 +27,12 @@ leaderboard's noise seeds) beside the published 28.78 dB with the verdict under 
     python tools/record_tnrd_full.py --smoke      # a tiny run of every step, results/ci, under a minute
     python tools/record_tnrd_full.py --smoke --piece-iterations 2   # the same in pieces (call until complete)
     python tools/record_tnrd_full.py --measure 3  # seconds per iteration at full size, and the run's estimate
+    python tools/record_tnrd_full.py --preview    # BSD68 of the saved state now (beside a running piece)
+
+``--preview`` scores the model of the saved state on BSD68 while the run is under way and writes it to
+``results/full/05_tnrd_full_s25_preview.json`` with the phase and iteration it was taken at: for the reader who
+wants to know where the run stands on the test images. It is not the run's result and has no verdict; nothing in
+the run reads it (the run goes on to its protocol's last iteration whatever it says).
 
 Cost: an iteration costs its line search's evaluations (its start is the previous accepted point, not evaluated
 again), typically one or two. One full-batch evaluation over 400 x 180² on one thread with compiled kernels was
@@ -131,6 +137,45 @@ def measure(cfg: dict, sigma: float, seed: int, iterations: int) -> dict:
     return out
 
 
+def bsd68(model: TNRD, cfg: dict, sigma: int, label: str):
+    """Per-image scores of ``model`` (all stages) on BSD68 at ``sigma``: whole images, the leaderboard's noise."""
+    model.active = len(model.stages)
+    model.eval()
+    pairs = P.test_pairs("BSD68", sigma, cfg["test_count"], cfg["test_crop"])
+    with torch.no_grad():
+        return E.per_image(label, model, pairs, "BSD68", sigma)
+
+
+def preview(cfg: dict, args) -> int:
+    """Score the saved state's model on BSD68 and write ``<name>_preview.json`` (see the module docstring)."""
+    scale = "ci" if args.smoke else "full"
+    name = f"{NAME}{'_smoke' if args.smoke else ''}_s{args.sigma}"
+    state_path = results_dir(scale) / f"{name}.state.pt"
+    run = {"model": "TNRD", "sigma": args.sigma, "seed": args.seed,
+           **{k: cfg[k] for k in ("n_train", "crop", "stages", "filters", "size", "centers")}}
+    model = TNRD(cfg["stages"], cfg["filters"], cfg["size"], cfg["centers"])
+    saved = peek(state_path, run, model)
+    if saved is None:
+        print(f"no saved state at {state_path}: nothing to preview (the run is finished or not started)", flush=True)
+        return 2
+    hist = LBFGSHistory.from_dict(saved["history"])
+    if hist.phase != "joint":
+        print(f"the saved state is in phase {hist.phase!r}: a preview scores the whole model, so it waits for the "
+              "joint phase", flush=True)
+        return 2
+    model.load_state_dict(saved["model"])
+    t0 = time.perf_counter()
+    scores = bsd68(model, cfg, args.sigma, "TNRD 5x5, full-batch L-BFGS (preview)")
+    out = {"sigma": args.sigma, "phase": hist.phase, "iteration": hist.iterations, "iterations planned": cfg["joint"],
+           "mean PSNR": float(scores["PSNR"].mean()), "mean SSIM": float(scores["SSIM"].mean()),
+           "images": len(scores), "seconds": time.perf_counter() - t0,
+           "note": "the saved state scored during the run: not the run's result, no verdict"}
+    path = save_results(f"{name}_preview", scale, out, device="cpu")
+    print(f"BSD68 at {hist.phase} iteration {hist.iterations}: {out['mean PSNR']:.2f} dB ({len(scores)} images) -> "
+          f"{path}", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sigma", type=int, default=25, choices=[25])
@@ -140,6 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="a tiny run of every step (results/ci, not the protocol)")
     ap.add_argument("--piece-iterations", type=int, default=None, metavar="N",
                     help="end this call, saved, after N iterations of the phase in progress (checks resuming)")
+    ap.add_argument("--preview", action="store_true",
+                    help="score the saved state on BSD68 now (not the result; the run never reads it)")
     ap.add_argument("--measure", type=int, default=0, metavar="N",
                     help="time N iterations of greedy and of joint training at full size, save nothing")
     args = ap.parse_args(argv)
@@ -148,6 +195,8 @@ def main(argv=None) -> int:
     if args.measure:
         measure(cfg, args.sigma, args.seed, args.measure)
         return 0
+    if args.preview:
+        return preview(cfg, args)
     deadline = time.monotonic() + 60 * args.minutes
     scale = "ci" if args.smoke else "full"
     name = f"{NAME}{'_smoke' if args.smoke else ''}_s{args.sigma}"
@@ -217,11 +266,7 @@ def main(argv=None) -> int:
     from pdedenoise.leaderboard.analysis import PUBLISHED_TOL
     from pdedenoise.records import Published, compare
 
-    model.active = len(model.stages)
-    model.eval()
-    pairs = P.test_pairs("BSD68", args.sigma, cfg["test_count"], cfg["test_crop"])
-    with torch.no_grad():
-        scores = E.per_image("TNRD 5x5, full-batch L-BFGS", model, pairs, "BSD68", args.sigma)
+    scores = bsd68(model, cfg, args.sigma, "TNRD 5x5, full-batch L-BFGS")
     mean = float(scores["PSNR"].mean())
     key = f"TNRD 5x5, BSD68, sigma {args.sigma}"
     table = compare({key: Published(PUB.TNRD_5X5[args.sigma], PUB.TNRD_SOURCE, "dB")}, {key: mean}, *PUBLISHED_TOL,
@@ -235,6 +280,7 @@ def main(argv=None) -> int:
         progress["phases"] = (load_results(name, scale) or {}).get("phases", {})
     write()
     state_path.unlink(missing_ok=True)
+    (out_dir / f"{name}_preview.json").unlink(missing_ok=True)  # the result replaces any preview
     print(table[["quantity", "published", "reproduced", "verdict"]].to_string(), flush=True)
     return 0
 

@@ -48,11 +48,19 @@ def _tnrd(rec: Mapping, folder: Path | None = None) -> dict:
     done = f"{p['iterations done']:,} of {p['iterations planned']:,} L-BFGS iterations"
     result = (rec.get("bsd68") or {}).get("mean PSNR") if p["complete"] else None
     verdict = rec["comparison"][0]["verdict"] if p["complete"] and rec.get("comparison") else ""
+    note = ""
+    if not p["complete"]:
+        pre = tnrdfull.preview(folder)
+        if pre is None:
+            note = "BSD68 is measured when it ends"
+        else:
+            result = pre["mean PSNR"]
+            note = (f"result: BSD68 of the saved state at {pre['phase']} iteration {pre['iteration']:,} of "
+                    f"{pre['iterations planned']:,} (a preview, not the run's result)")
     return dict(state="finished" if p["complete"] else "under way", done=done, hours=p["hours so far"],
                 left=0.0 if p["complete"] else p["hours left (estimate)"], result=result,
                 reference=published.ANCHORS["TNRD 5x5 (published)"].psnr[25],
-                reference_is="published TNRD 5x5, BSD68", verdict=verdict,
-                note="" if p["complete"] else "BSD68 is measured when it ends")
+                reference_is="published TNRD 5x5, BSD68", verdict=verdict, note=note)
 
 
 def _valdivia(model: str, sigma: int) -> Callable[[Mapping | None, Path], dict | None]:

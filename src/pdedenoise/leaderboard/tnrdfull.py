@@ -4,6 +4,7 @@
 The record holds one entry per phase (greedy stage 1..5, then joint): L-BFGS iterations done, loss evaluations, the
 loss at the start and after every iteration, seconds per iteration and the pieces it ran in (each with its wall time,
 device, threads and commit); once complete, the BSD68 mean PSNR and its comparison with the published 28.78 dB.
+While it is under way, :func:`preview` reads the BSD68 score of a saved state, where one was taken.
 """
 from __future__ import annotations
 
@@ -67,3 +68,20 @@ def progress(record: Mapping) -> dict:
     return {"iterations done": done_g + done_j, "iterations planned": stages * greedy + joint,
             "hours so far": float(record.get("wall_seconds", 0.0)) / 3600, "hours left (estimate)": left,
             "complete": bool(record.get("complete"))}
+
+
+def preview(folder=None, sigma: int = 25, name: str = "05_tnrd_full") -> dict | None:
+    """The BSD68 preview of the run under way (``tools/record_tnrd_full.py --preview``: the saved state scored during
+    the run, with its phase and iteration; not the run's result, no verdict), or ``None`` where none is recorded.
+    ``folder``: the ``results/full`` folder (default: the checkout's); ``name``: the run's (the smoke run's:
+    ``"05_tnrd_full_smoke"``)."""
+    import json
+    from pathlib import Path
+
+    from ..results import results_dir
+
+    path = Path(folder or results_dir("full")) / f"{name}_s{sigma}_preview.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
