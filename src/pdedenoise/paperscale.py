@@ -5,7 +5,8 @@ is compared with.
 The runs are declared in :data:`RUNS` (chapter, what runs, the budget it runs at, how its record is read); their
 records are the ``results/full/*.json`` files the recording tools write (``tools/record_tnrd_full.py``,
 ``tools/record_valdivia_full.py``, ``tools/record_diffnet_long.py``, ``tools/record_own_full.py``). A run without a
-record is *not started*; a record that cannot be read is listed with the reason.
+record (and, for runs that save a state before their first record, without a state) is *not started*; a record
+that cannot be read is listed with the reason. A record that lags its saved state is read up to the state.
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ COLUMNS = ["chapter", "run", "budget", "state", "done", "hours so far", "hours l
 @dataclass(frozen=True)
 class Run:
     """One planned paper-scale run: where it belongs, what it is, its budget in words, its record's name in
-    ``results/full`` (``None``: no recording tool yet) and how the record is read (a function of the record
-    returning the row's state, progress and numbers)."""
+    ``results/full`` (``None``: no recording tool yet) and how it is read: ``read(record, folder)`` returns the row's
+    state, progress, numbers and note (a dict), or ``None`` for a run not started. ``note``: what the row says
+    before the run starts (text, or a function computing it); ``same_cost_as``: the name of an earlier run of the
+    same cost whose hours estimate this one's before it starts; ``without_record``: the run can be under way before
+    its record exists (a saved state), so ``read`` is called with ``None`` too."""
 
     chapter: str
     run: str
