@@ -45,6 +45,11 @@ def _hours(seconds) -> float:
     return float(seconds) / 3600
 
 
+def _hours_left(done: int, planned: int, hours: float) -> float:
+    """Hours for the ``planned - done`` steps left at the rate of the ``done`` ones (``hours`` so far)."""
+    return (planned - done) * hours / max(done, 1)
+
+
 def _tnrd(rec: Mapping, folder: Path | None = None) -> dict:
     from .leaderboard import published, tnrdfull
 
@@ -90,7 +95,7 @@ def _valdivia(model: str, sigma: int) -> Callable[[Mapping | None, Path], dict |
         row = next((r for r in (rec or {}).get("own_vs_released", []) if r["quantity"].startswith(f"{model},")),
                    None) if complete else None
         return dict(state="finished" if complete else "under way", done=f"{steps:,} of {budget:,} Adam steps",
-                    hours=hours, left=0.0 if complete else (budget - steps) * hours / max(steps, 1),
+                    hours=hours, left=0.0 if complete else _hours_left(steps, budget, hours),
                     result=None if row is None else row["reproduced"],
                     reference=None if row is None else row["published"],
                     reference_is="the authors' released checkpoint, same images",
@@ -120,7 +125,7 @@ def _diffnet_exp2(key: str, job: str) -> Callable[[Mapping | None, Path], dict |
         complete = bool(rec.get("complete"))
         done_steps = steps if complete else int(rec["steps_done"])
         seconds = float(rec.get("wall_seconds_all_pieces", 0.0))
-        left = 0.0 if complete else (steps - done_steps) * seconds / max(done_steps, 1) / 3600
+        left = 0.0 if complete else _hours_left(done_steps, steps, _hours(seconds))
         result, reference = (rec.get("summary") or {}).get("mean_psnr"), published.INVERSE[key].value
         return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {steps:,} Adam steps",
                     hours=_hours(seconds), left=left, result=result, reference=reference,
@@ -136,7 +141,7 @@ def _own(rec: Mapping, folder: Path | None = None) -> dict:
     pieces = rec["training"]["pieces"]
     done_steps = steps if complete else (pieces[-1]["last_step"] if pieces else 0)
     seconds = sum(float(p["seconds"]) for p in pieces)
-    left = 0.0 if complete else (steps - done_steps) * seconds / max(done_steps, 1) / 3600
+    left = 0.0 if complete else _hours_left(done_steps, steps, _hours(seconds))
     bsd = (rec.get("evaluation") or {}).get("BSD68") or {}
     return dict(state="finished" if complete else "under way", done=f"{done_steps:,} of {steps:,} Adam steps",
                 hours=_hours(seconds), left=left, result=bsd.get("own PSNR"), reference=bsd.get("Perona-Malik PSNR"),
