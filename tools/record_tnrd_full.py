@@ -146,13 +146,18 @@ def bsd68(model: TNRD, cfg: dict, sigma: int, label: str):
         return E.per_image(label, model, pairs, "BSD68", sigma)
 
 
-def preview(cfg: dict, args) -> int:
-    """Score the saved state's model on BSD68 and write ``<name>_preview.json`` (see the module docstring)."""
-    scale = "ci" if args.smoke else "full"
+def run_of(cfg: dict, args) -> tuple[str, str, dict]:
+    """The scale, the run's name and the key a saved state must match (the same for a piece and a preview)."""
     name = f"{NAME}{'_smoke' if args.smoke else ''}_s{args.sigma}"
-    state_path = results_dir(scale) / f"{name}.state.pt"
     run = {"model": "TNRD", "sigma": args.sigma, "seed": args.seed,
            **{k: cfg[k] for k in ("n_train", "crop", "stages", "filters", "size", "centers")}}
+    return ("ci" if args.smoke else "full"), name, run
+
+
+def preview(cfg: dict, args) -> int:
+    """Score the saved state's model on BSD68 and write ``<name>_preview.json`` (see the module docstring)."""
+    scale, name, run = run_of(cfg, args)
+    state_path = results_dir(scale) / f"{name}.state.pt"
     model = TNRD(cfg["stages"], cfg["filters"], cfg["size"], cfg["centers"])
     saved = peek(state_path, run, model)
     if saved is None:
@@ -198,15 +203,12 @@ def main(argv=None) -> int:
     if args.preview:
         return preview(cfg, args)
     deadline = time.monotonic() + 60 * args.minutes
-    scale = "ci" if args.smoke else "full"
-    name = f"{NAME}{'_smoke' if args.smoke else ''}_s{args.sigma}"
+    scale, name, run = run_of(cfg, args)
     out_dir = results_dir(scale)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / f"{name}.state.pt"
     weights_path = out_dir / f"{name}.pt"
     started = provenance("cpu")
-    run = {"model": "TNRD", "sigma": args.sigma, "seed": args.seed,
-           **{k: cfg[k] for k in ("n_train", "crop", "stages", "filters", "size", "centers")}}
     torch.manual_seed(args.seed)
     model = TNRD(cfg["stages"], cfg["filters"], cfg["size"], cfg["centers"])
     progress = {"phases": {}}

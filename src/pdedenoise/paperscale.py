@@ -10,12 +10,13 @@ that cannot be read is listed with the reason. A record that lags its saved stat
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
 import pandas as pd
+
+from .results import load_results, results_dir
 
 #: the table's columns
 COLUMNS = ["chapter", "run", "budget", "state", "done", "hours so far", "hours left (estimate)", "result (dB)",
@@ -85,9 +86,9 @@ def _valdivia(model: str, sigma: int) -> Callable[[Mapping | None, Path], dict |
             if sigma == 25:
                 return None
             try:  # at the seconds per step of the same model's finished sigma-25 training
-                t = json.loads((folder / "03_learned_diffusivities_own_s25.json").read_text())["trainings"][model]
+                t = load_results("03_learned_diffusivities_own_s25", folder.name, folder.parent)["trainings"][model]
                 left = budget * float(t["seconds"]) / int(t["steps"]) / 3600
-            except (OSError, ValueError, KeyError, ZeroDivisionError):
+            except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):  # TypeError: no record
                 left = float("nan")
             return dict(state="not started", done=f"0 of {budget:,} Adam steps", hours=0.0, left=left, result=None,
                         reference=None, reference_is="", note="hours: at the sigma-25 training's time per step")
@@ -189,8 +190,6 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
     only at the end) beside the one it is compared with, what that is, the verdict of a finished run under its
     chapter's tolerances (the own model: *above* or *not above* tuned Perona-Malik; none before a run ends), and a
     note."""
-    from .results import results_dir
-
     folder = results_dir("full", root)
     runs = RUNS if runs is None else runs
     nan = float("nan")
@@ -203,7 +202,7 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
         path = folder / f"{run.record}.json" if run.record else None
         if path is not None and (path.exists() or run.without_record):
             try:
-                got = run.read(json.loads(path.read_text()) if path.exists() else None, folder)
+                got = run.read(load_results(run.record, "full", root), folder)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 row.update({"state": f"unreadable ({type(exc).__name__}: {exc})", "hours so far": nan,
                             "hours left (estimate)": nan, "note": ""})

@@ -75,13 +75,9 @@ def preview(folder=None, sigma: int = 25, name: str = "05_tnrd_full") -> dict | 
     the run, with its phase and iteration; not the run's result, no verdict), or ``None`` where none is recorded.
     ``folder``: the ``results/full`` folder (default: the checkout's); ``name``: the run's (the smoke run's:
     ``"05_tnrd_full_smoke"``)."""
-    import json
     from pathlib import Path
 
-    from ..results import results_dir
+    from ..results import load_results
 
-    path = Path(folder or results_dir("full")) / f"{name}_s{sigma}_preview.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
+    return load_results(f"{name}_s{sigma}_preview", Path(folder).name if folder else "full",
+                        Path(folder).parent if folder else None)
