@@ -42,7 +42,7 @@ from pdedenoise.leaderboard import protocol as P
 from pdedenoise.leaderboard.ownmodel import OwnModel
 from pdedenoise.metrics import psnr
 from pdedenoise.papers.barbeiro2020.tnrd import TNRD
-from pdedenoise.results import load_results, provenance, repo_root, save_results
+from pdedenoise.results import load_results, provenance, results_dir, save_results
 from pdedenoise.train import TrainConfig, fit, seed_everything
 
 NAME = "05_price_of_stability"
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     threads.configure()
     deadline = time.monotonic() + 60 * args.minutes
-    folder = repo_root() / "results" / args.scale / NAME
+    folder = results_dir(args.scale) / NAME
     folder.mkdir(parents=True, exist_ok=True)
     record = load_results(NAME, args.scale) or {}
     if record and record.get("protocol", {}).get("steps") != args.steps:
