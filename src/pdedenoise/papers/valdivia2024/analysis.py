@@ -800,8 +800,8 @@ def full_budget(label: str, sigma: int) -> int:
 
 def full_training_status(record: Mapping | None, folder, sigma: int = 25, labels: Sequence[str] = ("FoE-S", "U-Net", "KA")
                          ) -> pd.DataFrame:
-    """One row per own training of ``tools/record_valdivia_full.py`` at ``sigma``: finished (from its ``record``) or in
-    progress (from its saved state in ``folder``: steps done so far), with steps, wall time, pieces, devices, commits."""
+    """One row per own training of ``tools/record_valdivia_full.py`` at ``sigma``: finished (from its ``record``) or under
+    way (from its saved state in ``folder``: steps done so far), with steps, wall time, pieces, devices, commits."""
     from ...train import load_checkpoint
 
     rows = []
@@ -820,7 +820,7 @@ def full_training_status(record: Mapping | None, folder, sigma: int = 25, labels
             saved = load_checkpoint(state)
             h = saved["history"]
             pieces = h.get("pieces", [])
-            rows.append({"model": label, "status": "in progress", "steps": h["steps"],
+            rows.append({"model": label, "status": "under way", "steps": h["steps"],
                          "of": saved["config"]["max_steps"], "hours": sum(p["seconds"] for p in pieces) / 3600,
                          "pieces": len(pieces), "device": "; ".join(sorted({p.get("device", "?") for p in pieces})),
                          "commits": ", ".join(dict.fromkeys(p.get("commit", "?") for p in pieces))})
