@@ -199,10 +199,10 @@ def table(root: Path | str | None = None, runs: list[Run] | None = None) -> pd.D
                "hours so far": 0.0, "hours left (estimate)": total.get(run.same_cost_as, nan), "result (dB)": nan,
                "compared with (dB)": nan, "compared with": "", "verdict": "",
                "note": run.note() if callable(run.note) else run.note}
-        path = folder / f"{run.record}.json" if run.record else None
-        if path is not None and (path.exists() or run.without_record):
+        if run.record:
             try:
-                got = run.read(load_results(run.record, "full", root), folder)
+                rec = load_results(run.record, "full", root)
+                got = run.read(rec, folder) if rec is not None or run.without_record else None
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 row.update({"state": f"unreadable ({type(exc).__name__}: {exc})", "hours so far": nan,
                             "hours left (estimate)": nan, "note": ""})
