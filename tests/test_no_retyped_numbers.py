@@ -1,6 +1,7 @@
 """Published numbers are inserted into a page's prose from ``papers/*/published.py`` (and the leaderboard's published
-anchors), never typed: a notebook's markdown must not contain a number those modules hold (with three significant
-digits or more, in any of the ways it is usually written: 86.24, 206,065, 3.78 G, 34.5 million)."""
+anchors), never typed: a notebook's markdown, a book page or the README must not contain a number those modules
+hold (with three significant digits or more, in any of the ways it is usually written: 86.24, 206,065, 3.78 G,
+34.5 million)."""
 from __future__ import annotations
 
 import importlib
@@ -86,6 +87,16 @@ def test_notebook_prose_types_no_published_number(path):
             for h in retyped("".join(c["source"]), numbers)]
     assert not hits, ("published numbers typed into the prose; glue them from published.py instead:\n"
                       + "\n".join(hits))
+
+
+PAGES = sorted((repo_root() / "book").glob("*.md")) + [repo_root() / "README.md"]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
+def test_book_pages_type_no_published_number(path):
+    hits = retyped(path.read_text(), published_numbers())
+    assert not hits, (f"published numbers typed into {path.name}; name where they come from (papers/*/published.py) "
+                      "or show them from a notebook instead:\n" + "\n".join(hits))
 
 
 def test_the_guard_recognises_the_usual_ways_of_writing_a_number():
