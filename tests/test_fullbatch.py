@@ -165,4 +165,6 @@ def test_a_finished_phase_starts_the_next(tmp_path):
                  params=list(fresh.stages[1].parameters()), run=RUN, phase="greedy 2", previous=["greedy 1"])
     assert hist.complete and hist.phase == "greedy 2"
     stage0 = {k: v for k, v in _weights(fresh).items() if k.startswith("stages.0.")}
-    assert _same(stage0, after_first)  # started from the first phase's weights, stage 1 frozen
+    start0 = {k: v for k, v in _weights(_model()).items() if k.startswith("stages.0.")}
+    assert not _same(start0, after_first), "the first phase trained stage 0 (else the check below shows nothing)"
+    assert _same(stage0, after_first)  # started from the first phase's weights (stage 0 frozen in this phase)

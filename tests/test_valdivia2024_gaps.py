@@ -46,7 +46,9 @@ def test_readme_comparison_covers_every_cell_with_verdicts():
 def test_readme_comparison_marks_missing_rows():
     t = _table()
     cmp = G.readme_comparison(t[t.model != "PM"])
-    assert (cmp[cmp.quantity.str.startswith("PM")].verdict == "not reproduced").all()
+    pm = cmp[cmp.quantity.str.startswith("PM")]
+    assert len(pm) and (pm.verdict == "not reproduced").all(), "the missing PM rows are kept and marked"
+    assert len(pm) == len(G.readme_comparison(t)[lambda c: c.quantity.str.startswith("PM")])
 
 
 @pytest.mark.parametrize("gap, closed, expected", [
