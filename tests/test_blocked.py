@@ -117,14 +117,30 @@ def test_batches_go_image_group_by_image_group_with_the_same_numbers(bc, rng, mo
             torch.testing.assert_close(blocked.evolve(u, coeff, 0.11, 4, bc), whole, rtol=0, atol=1e-10, msg=name)
 
 
-def test_public_solvers_take_the_blocked_path_only_without_gradients(rng):
+def _count_blocked(monkeypatch) -> list[bool]:
+    """Calls of the blocked solver from here on, each as whether gradients were enabled."""
+    calls, real = [], blocked.evolve
+
+    def counting(*args, **kwargs):
+        calls.append(torch.is_grad_enabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blocked, "evolve", counting)
+    return calls
+
+
+def test_public_solvers_take_the_blocked_path_only_without_gradients(rng, monkeypatch):
+    calls = _count_blocked(monkeypatch)
     u = torch.rand(2, 1, 24, 20, generator=rng) * 255
     with torch.no_grad():
         fast = diffusion.perona_malik(u, 10.0, 0.2, 7)
+    assert len(calls) == 1, "no gradients: the blocked path"
     slow = diffusion.perona_malik(u.clone().requires_grad_(), 10.0, 0.2, 7)  # autograd: whole-image steps
+    assert len(calls) == 1, "gradients: the whole-image path"
     assert slow.grad_fn is not None  # the fused strips: the same numbers to round-off
     torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=1e-4)
     assert torch.equal(diffusion.heat(u, 0.8, 1.0, 0.1), diffusion.heat(u.requires_grad_(), 0.8, 1.0, 0.1).detach())
+    assert len(calls) == 2, "heat: blocked without gradients only"
 
 
 def test_strips_keep_operations_on_one_thread():
@@ -191,15 +207,21 @@ def test_compiled_ghosts_on_thin_images(shape, rng):
     torch.testing.assert_close(fused, diffusion.perona_malik(u, 10.0, 0.2, 6), rtol=0, atol=1e-9)
     torch.testing.assert_close(fused.sum(), u.sum())
 
-def test_learned_flows_take_the_blocked_path_without_gradients(rng):
+def test_learned_flows_take_the_blocked_path_without_gradients(rng, monkeypatch):
     from pdedenoise.solvers.explicit import ExplicitFlow
+
+    calls = _count_blocked(monkeypatch)
 
     u = torch.rand(2, 1, 20, 18, generator=rng, dtype=torch.float64) * 255
     shared = ExplicitFlow(EdgeDiffusivity(G.Spline(nodes=9, lo=0, hi=900, cap=1.0)), steps=6, dt=0.2).double()
     per_step = ExplicitFlow([EdgeDiffusivity(G.GaussianRBF(centers=7, lo=0, hi=900, cap=1.0)) for _ in range(3)],
                             steps=3, dt=0.2).double()
     for flow in (shared, per_step):
+        before = len(calls)
         with torch.no_grad():
             fast = flow(u)
+        assert len(calls) > before and not any(calls[before:]), "no gradients: the blocked path"
+        before = len(calls)
         slow = flow(u)  # parameters require gradients: the whole-image path
+        assert len(calls) == before, "gradients: the whole-image path"
         assert slow.grad_fn is not None and torch.equal(fast, slow.detach())

@@ -242,7 +242,14 @@ def test_a_finished_run_ships_as_own_certified_and_denoises(tmp_path, monkeypatc
     assert entry["scale"] == "ci" and entry["commit"] == _read(tmp_path)["provenance"]["commit"]
     state = weights.load_state("own-certified", 25, dest)
     denoise = methods.get("own-certified").build(state, 25)
-    x = torch.rand(1, 1, 16, 16) * 255
-    assert denoise(x).shape == x.shape
+    from pdedenoise.leaderboard import protocol
+    from pdedenoise.metrics import psnr
+
+    pair = protocol.test_pairs("Set12", 25, 1, 64)
+    clean, noisy = pair["clean"][0], pair["noisy"][0]
+    with torch.no_grad():
+        out = denoise(noisy)
+    assert out.shape == noisy.shape
+    assert float(psnr(out, clean, 255.0)) > float(psnr(noisy, clean, 255.0)) + 1, "the shipped model denoises"
     with pytest.raises(weights.MissingWeights, match="record_own_full"):
         weights.load_state("own-certified", 50, dest)
