@@ -19,3 +19,16 @@ def test_case(case, tmp_path):
 
 def test_there_are_enough_cases():
     assert len(_ALL) >= 90
+
+
+def test_the_book_counts_the_cases_it_runs():
+    """The running page states both tables' sizes (and the second table's total row): they are these tables'."""
+    from hardening_cases2 import CASES2
+
+    from pdedenoise.checkout import repo_root
+
+    text = (repo_root() / "book" / "running.md").read_text()
+    second = len(CASES2())
+    assert f"`tests/hardening_cases.py`, {len(_ALL)} cases" in text
+    assert f"`tests/hardening_cases2.py`, {second} cases" in text
+    assert f"| all | {second} |" in text
