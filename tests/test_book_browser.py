@@ -287,13 +287,23 @@ DEFECTS = {
     "absolute path in the notebook": "",
     "two search fields": ('<button class="search-button-field">Search Ctrl+K</button>'
                           '<button class="search-button-field">Search Ctrl+K</button>'),
+    "traceback": "<pre>Traceback (most recent call last):\n  ValueError: sigma must be positive</pre>",
+    "page error": "<script>throw new Error('panel state missing')</script>",
+    "failed request": '<img src="missing.png">',
+    "maths not rendered": '<p>the energy <span class="math">$E(u)$</span></p><!-- MathJax configured, never loaded -->',
+    "widget not rendered": '<script type="application/vnd.jupyter.widget-view+json">{"model_id": "a1"}</script>',
+    "slider does not move": ('<script type="application/vnd.jupyter.widget-view+json">{"model_id": "a1"}</script>'
+                             '<div><div class="widget-slider"><div role="slider" tabindex="0" aria-valuenow="1">'
+                             '</div></div><div class="widget-html-content">t = 1</div></div>'),
 }
 EXPECTED = {"wide table": "no scroll wrapper", "wrapper without frozen column": "frozen first column",
             "small figure text": "big.png: smallest text", "small panel text": "a widget panel: smallest text", "unlabelled big figure": "unknown.png: smallest text",
             "nan": "non-number", "inf": "non-number", "code key": "code keys", "quantity key": "code keys",
             "external request": "leaves the book", "console error": "console error", "raw LaTeX": "raw LaTeX",
             "absolute path": "contains '/work/", "absolute path in the notebook": "page.ipynb contains '/home/",
-            "two search fields": "2 search fields"}
+            "two search fields": "2 search fields", "traceback": "contains 'Traceback",
+            "page error": "page error: ", "failed request": "failed: file://", "maths not rendered": "maths not rendered",
+            "widget not rendered": "widget not rendered", "slider does not move": "slider does not move its panels"}
 
 
 @needs_browser
