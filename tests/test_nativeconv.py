@@ -8,7 +8,7 @@ from pdedenoise.papers.barbeiro2020 import tnrd
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-def test_native_convolutions_equal_torchs_in_values_and_gradients(transposed):
+def test_native_convolutions_equal_torchs_in_values_and_gradients(transposed, monkeypatch):
     g = torch.Generator().manual_seed(0)
     cin, cout = (24, 1) if transposed else (1, 30)
     x = torch.randn(3, cin, 17, 13, generator=g, requires_grad=True)
@@ -23,8 +23,13 @@ def test_native_convolutions_equal_torchs_in_values_and_gradients(transposed):
     xd, wd = x.detach().double()[:1, :, :7, :6].requires_grad_(), w.detach().double().requires_grad_()
     fn = nativeconv.conv_transpose2d if transposed else nativeconv.conv2d
     assert torch.autograd.gradcheck(lambda a, b: fn(a, b, 2), (xd, wd))
+    calls, apply = [], nativeconv._Conv.apply
+    monkeypatch.setattr(nativeconv._Conv, "apply", lambda *a: calls.append(1) or apply(*a))
+    fn(x, w, 2)
+    assert calls == [1], "with gradients: the native autograd function"
     with torch.no_grad():  # inference takes the plain path and gives the same numbers
         torch.testing.assert_close(fn(x, w, 2), ref, atol=1e-4, rtol=1e-5)
+    assert calls == [1], "without gradients: the plain convolution"
 
 
 def test_tnrd_influence_table_in_closed_form_equals_the_autograd_of_the_lookup():
