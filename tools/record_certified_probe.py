@@ -8,7 +8,7 @@ read as they are. All three are scored on the tuning pairs and on the first ``--
 sigma 25, the protocol's noise). Nothing is chosen on the test images. Writes
 ``results/medium/05_certified_probe.json``; ``--state`` also saves the fitted state.
 
-    .venv/bin/python tools/record_certified_probe.py --images 10     # about 15 minutes on one CPU core
+    .venv/bin/python tools/record_certified_probe.py --images 10     # about 25 minutes on one CPU core
 """
 from __future__ import annotations
 

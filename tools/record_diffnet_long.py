@@ -34,9 +34,10 @@ Jobs (run in the order given, sharing one time budget):
     at the end of the piece in ``results/full/04_diffnet_full_<job>.state.pt`` (about 1.3 MB, committed until the
     run ends, so it continues on another machine); each piece rewrites the run's record with its progress.
 
-Writes ``results/medium/04_diffnet_long_<job>.json`` (``results/full/`` for the jobs at the paper's or the
-authors' full protocol; with provenance and a ``tables`` entry of published vs reproduced numbers,
-:func:`pdedenoise.papers.arridge2020.long_run_table`) and the DiffNet weights beside it::
+Writes ``results/medium/04_diffnet_long_<job>.json`` (``results/full/04_diffnet_long_discs_authors*.json`` for the
+authors' Exp. 1, ``results/full/04_diffnet_full_<job>.json`` for ``nonoise_full`` and ``1pct_full``; with provenance
+and a ``tables`` entry of published vs reproduced numbers,
+:func:`pdedenoise.papers.arridge2020.analysis.long_run_table`) and the DiffNet weights beside it::
 
     python tools/record_diffnet_long.py --jobs discs,nonoise --minutes 90 --threads 1
     python tools/record_diffnet_long.py --jobs nonoise --minutes 25 --device cuda   # on a GPU

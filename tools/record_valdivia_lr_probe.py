@@ -7,7 +7,7 @@ gradient descent at 1e-5, and scores each on crops of the training pool's held-o
 protocol (``protocol.TRAINING``) takes the winner; the result is recorded in
 ``results/medium/03_learned_diffusivities_lr_probe.json`` and shown on the chapter's page.
 
-    .venv/bin/python tools/record_valdivia_lr_probe.py            # about 6 minutes on two CPU cores
+    .venv/bin/python tools/record_valdivia_lr_probe.py            # about 25 minutes on one CPU core
 """
 from __future__ import annotations
 
