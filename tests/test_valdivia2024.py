@@ -457,3 +457,27 @@ def test_the_networks_fast_path_equals_the_batch_in_one_pass(net):
     grads_fast = torch.autograd.grad(fast.sum(), list(model.parameters()))
     assert torch.allclose(fast, whole, rtol=1e-5, atol=1e-6)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(grads_fast, grads_whole))
+
+
+def test_the_full_scale_tool_ends_a_piece_on_sigterm_in_one_line(tmp_path, monkeypatch, capsys):
+    """``tools/record_valdivia_full.py``: a SIGTERM during a training (its state saved by ``fit``) ends the call with
+    exit status 3 and one line naming the state, not a traceback; importing the tool does not re-execute Python."""
+    import importlib.util
+
+    from pdedenoise.train import TrainingInterrupted
+
+    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("record_valdivia_full", repo_root() / "tools" / "record_valdivia_full.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)  # would replace this process if the re-execution were not limited to __main__
+
+    def sigterm(*args, checkpoint=None, **kwargs):
+        raise TrainingInterrupted(f"SIGTERM at step 2 of 3: the state is saved in {checkpoint}; run the same command "
+                                  "again to continue")
+
+    monkeypatch.setattr(tool.A, "train", sigterm)
+    monkeypatch.setattr(tool.A, "training_pairs", lambda *a: (torch.zeros(4, 1, 8, 8), torch.zeros(4, 1, 8, 8)))
+    assert tool.main(["--smoke", "--models", "FoE-S", "--sigma", "25"]) == 3
+    out = capsys.readouterr().out
+    assert "[FoE-S] SIGTERM at step 2 of 3" in out and "03_learned_diffusivities_own_FoE-S_s25.state.pt" in out
+    assert not (tmp_path / "full" / "03_learned_diffusivities_own_s25.json").exists(), "nothing finished: no record"

@@ -27,7 +27,7 @@ import time
 
 MALLOC = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "4294967296", "MALLOC_TOP_PAD_": "268435456",
           "PDEDENOISE_COMPILE": "1"}
-if any(os.environ.get(k) != v for k, v in MALLOC.items()):
+if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in MALLOC.items()):  # not when imported
     os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC})
 
 import torch  # noqa: E402
@@ -36,6 +36,7 @@ from pdedenoise import threads  # noqa: E402
 from pdedenoise.papers.valdivia2024 import analysis as A  # noqa: E402
 from pdedenoise.papers.valdivia2024 import protocol as P  # noqa: E402
 from pdedenoise.results import load_results, provenance, results_dir, save_results  # noqa: E402
+from pdedenoise.train import TrainingInterrupted  # noqa: E402
 
 NAME = "03_learned_diffusivities_own"
 
@@ -79,9 +80,13 @@ def main(argv=None) -> int:
         torch.manual_seed(args.seed)
         A.seed_everything(args.seed)
         model = A.fresh_model(label, args.sigma)
-        rec = A.train(model, pairs, steps, tr["batch"], args.seed, desc=f"{label} sigma {args.sigma} full",
-                      checkpoint=state, max_seconds=left - 60, save_every_seconds=60 * args.save_minutes,
-                      piece_info={k: started[k] for k in ("commit", "date", "device")})
+        try:
+            rec = A.train(model, pairs, steps, tr["batch"], args.seed, desc=f"{label} sigma {args.sigma} full",
+                          checkpoint=state, max_seconds=left - 60, save_every_seconds=60 * args.save_minutes,
+                          piece_info={k: started[k] for k in ("commit", "date", "device")})
+        except TrainingInterrupted as exc:  # SIGTERM: the state is saved; say so in one line, exit 3
+            print(f"[{label}] {exc}", flush=True)
+            return 3
         if not rec["complete"]:
             print(f"[{label}] piece ended at step {rec['steps']:,} of {steps:,}; state in {state}", flush=True)
             break
