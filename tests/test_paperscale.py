@@ -115,3 +115,19 @@ def test_the_tnrd_run_under_way_shows_its_bsd68_preview_as_such(tmp_path):
     row = P.table(tmp_path, runs).loc[0]
     assert row["result (dB)"] == 28.5 and row["verdict"] == ""
     assert "at joint iteration 2 of 4 (a preview, not the run's result)" in row["note"]
+
+
+def test_a_finished_chapter_3_training_says_when_it_is_scored(tmp_path):
+    """A training that ended before the others of its sigma has no own-against-released row yet: the table says when it
+    is scored instead of showing a finished run without a number; once scored, its result and verdict show."""
+    runs = [P.Run("3", "own KA", "700 steps", "03_learned_diffusivities_own_s15", P._valdivia("KA", 15),
+                  without_record=True)]
+    training = {"steps": 500, "budget_steps": 500, "seconds": 1800.0, "pieces": []}
+    _write(tmp_path, "03_learned_diffusivities_own_s15", {"trainings": {"KA": training}})
+    row = P.table(tmp_path, runs).loc[0]
+    assert row["state"] == "finished" and math.isnan(row["result (dB)"])
+    assert row["note"] == "scored when all its sigma's trainings end"
+    scored = {"quantity": "KA, sigma 15, PSNR", "reproduced": 29.1, "published": 29.3, "verdict": "close"}
+    _write(tmp_path, "03_learned_diffusivities_own_s15", {"trainings": {"KA": training}, "own_vs_released": [scored]})
+    row = P.table(tmp_path, runs).loc[0]
+    assert row["result (dB)"] == pytest.approx(29.1) and row["verdict"] == "close" and row["note"] == ""

@@ -9,6 +9,7 @@ own float32 round-off, measured against the same models in float64, reaches 0.00
 step gamma = 1 amplifies it), so the tolerance is about twice the round-off. A real difference is far larger:
 the paper's intended FoE-D and FoE-M differ from the released code by 5 to 5e8 grey levels on these inputs.
 """
+import json
 import math
 
 import pandas as pd
@@ -481,3 +482,33 @@ def test_the_full_scale_tool_ends_a_piece_on_sigterm_in_one_line(tmp_path, monke
     out = capsys.readouterr().out
     assert "[FoE-S] SIGTERM at step 2 of 3" in out and "03_learned_diffusivities_own_FoE-S_s25.state.pt" in out
     assert not (tmp_path / "full" / "03_learned_diffusivities_own_s25.json").exists(), "nothing finished: no record"
+
+
+def test_the_full_scale_tool_scores_only_when_every_training_has_ended(tmp_path, monkeypatch):
+    """A piece that ends with a training still under way keeps within its minutes: it records the finished training
+    but scores nothing; the call in which the last training ends scores them all."""
+    import importlib.util
+
+    monkeypatch.setenv("PDEDENOISE_RESULTS", str(tmp_path))
+    spec = importlib.util.spec_from_file_location("record_valdivia_full", repo_root() / "tools" / "record_valdivia_full.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    finishes = {"FoE-S": True, "KA": False}
+
+    def train(model, pairs, steps, *args, **kwargs):
+        return {"complete": finishes[kwargs["desc"].split()[0]], "steps": steps, "seconds": 1.0, "loss_curve": [1.0]}
+
+    scored = []
+    monkeypatch.setattr(tool.A, "train", train)
+    monkeypatch.setattr(tool.A, "training_pairs", lambda *a: (torch.zeros(4, 1, 8, 8), torch.zeros(4, 1, 8, 8)))
+    monkeypatch.setattr(tool.P, "val_crops", lambda *a, **k: torch.zeros(1, 1, 8, 8))
+    monkeypatch.setattr(tool.A, "released", lambda sigma, labels: {labels[0]: torch.nn.Identity()})
+    monkeypatch.setattr(tool.A, "evaluate", lambda models, *a: scored.append(sorted(models)) or pd.DataFrame())
+    monkeypatch.setattr(tool.A, "own_against_released", lambda table, reason: [])
+    assert tool.main(["--smoke", "--models", "FoE-S,KA", "--sigma", "25"]) == 0
+    assert scored == [], "KA is still training: nothing is scored yet"
+    record = json.loads((tmp_path / "full" / "03_learned_diffusivities_own_s25.json").read_text())
+    assert list(record["trainings"]) == ["FoE-S"] and "evaluated" not in record
+    finishes["KA"] = True
+    assert tool.main(["--smoke", "--models", "FoE-S,KA", "--sigma", "25"]) == 0
+    assert scored == [["FoE-S", "FoE-S (own)", "KA", "KA (own)"]]

@@ -5,7 +5,8 @@ of batch 10 on 128² crops in their optimiser state (:data:`~pdedenoise.papers.v
 This script trains each model of ``--models`` at ``--sigma`` with the ``full`` scale's protocol (Adam, the chapter's
 learning rate, batch 10, 128² crops of BSDS500 train + test): KA and the U-Net for their checkpoint's steps at that
 sigma, the Fields-of-Experts models (whose checkpoints carry no optimiser state) for the largest of those, 1,500. Then
-it evaluates own and released models on the chapter's 500 BSDS500-val crops of 256² (Table 1's crops and noise).
+it evaluates own and released models on the chapter's 500 BSDS500-val crops of 256² (Table 1's crops and noise), once
+every training of the call has ended (``--evaluate-only`` scores the finished ones at any time).
 
 Hours on one core, so every training goes in pieces: its state is saved atomically every ``--save-minutes``, on
 SIGTERM and when ``--minutes`` are spent, in ``results/full/03_learned_diffusivities_own_<model>_s<sigma>.state.pt``
@@ -65,13 +66,14 @@ def main(argv=None) -> int:
     name = f"{NAME}_s{args.sigma}"
     record = load_results(name, "full") or {"sigma": args.sigma, "trainings": {}}
     started = provenance("cpu")
-    pairs = None
+    pairs, unfinished = None, False
     for label in args.models.split(","):
         if label in record["trainings"] or args.evaluate_only:
             continue
         left = deadline - time.monotonic()
         if left < 120:
             print(f"[{label}] less than 2 minutes left: run again to continue", flush=True)
+            unfinished = True
             break
         if pairs is None:
             pairs = A.training_pairs(tr["n_train"], tr["crop"], args.sigma, args.seed)
@@ -89,6 +91,7 @@ def main(argv=None) -> int:
             return 3
         if not rec["complete"]:
             print(f"[{label}] piece ended at step {rec['steps']:,} of {steps:,}; state in {state}", flush=True)
+            unfinished = True
             break
         torch.save(model.state_dict(), out_dir / f"{NAME}_{label}_s{args.sigma}.pt")
         record["trainings"][label] = {k: v for k, v in rec.items() if k != "loss_curve"} | {
@@ -98,7 +101,8 @@ def main(argv=None) -> int:
         state.unlink(missing_ok=True)
         print(f"[{label}] trained: {rec['steps']:,} steps in {rec['seconds'] / 60:.1f} min", flush=True)
     finished = list(record["trainings"])
-    if finished and (args.evaluate_only or record.get("evaluated") != finished):
+    # scored once every training of the call has ended (a piece ends within its --minutes), or on request
+    if finished and (args.evaluate_only or (not unfinished and record.get("evaluated") != finished)):
         clean = P.val_crops(full["n_val"], full["crop"], seed=args.seed)
         models = {}
         for label in finished:

@@ -101,7 +101,7 @@ def _valdivia(model: str, sigma: int) -> Callable[[Mapping | None, Path], dict |
                     reference=None if row is None else row["published"],
                     reference_is="the authors' released checkpoint, same images",
                     verdict="" if row is None else row["verdict"],
-                    note="" if complete else "scored when all its sigma's trainings end")
+                    note="" if row is not None else "scored when all its sigma's trainings end")
     return read
 
 
