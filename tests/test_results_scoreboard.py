@@ -208,3 +208,25 @@ def test_two_recording_processes_of_one_commit_keep_each_others_chapters(tmp_pat
     # a manifest of another commit is not merged
     other = rm._merged({"commit": "c2", "started": "x", "chapters": {}}, "c2", "05_leaderboard", {"seconds": 4.0})
     assert set(other["chapters"]) == {"05_leaderboard"}
+
+
+def test_the_scoreboard_judges_recorded_chapter_runs_as_their_pages_do(tmp_path):
+    """Chapters 2 and 3 judge a recorded run's evidence again under the current rules on their pages; the scoreboard
+    does the same, so a verdict stored before a rule changed is not shown beside the page's. A ``ci`` run keeps the
+    claims its page stored."""
+    from pdedenoise.checkout import repo_root
+    from pdedenoise.papers.valdivia2024 import analysis as A3
+
+    rec = json.loads((repo_root() / "results" / "medium" / "03_learned_diffusivities.json").read_text())
+    rec["claims"] = [{**c, "verdict": "does not hold"} for c in rec["claims"]]  # as if judged by older rules
+    for scale in ("medium", "ci"):
+        (tmp_path / scale).mkdir()
+        (tmp_path / scale / "03_learned_diffusivities.json").write_text(json.dumps({**rec, "scale": scale}))
+    got = {r["scale"]: r for r in scoreboard.collect(tmp_path)}
+    assert got["medium"]["rejudged"] and got["medium"]["claims"] == [c.to_dict() for c in A3.claims_from_results(rec)]
+    assert {c["verdict"] for c in got["medium"]["claims"]} != {"does not hold"}
+    assert not got["ci"]["rejudged"] and {c["verdict"] for c in got["ci"]["claims"]} == {"does not hold"}
+    del rec["stability"]  # a record without the evidence keeps its stored claims
+    (tmp_path / "medium" / "03_learned_diffusivities.json").write_text(json.dumps(rec))
+    got = {r["scale"]: r for r in scoreboard.collect(tmp_path)}
+    assert not got["medium"]["rejudged"] and {c["verdict"] for c in got["medium"]["claims"]} == {"does not hold"}

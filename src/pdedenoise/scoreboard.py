@@ -56,15 +56,38 @@ def collect(root=None) -> list[dict]:
                 continue
             tables = {k: pd.DataFrame(v) for k, v in (res.get("tables") or {}).items() if v}
             claims = res.get("claims") or []
+            rejudged = current_claims(path.stem, scale, res) if claims else None
+            claims = claims if rejudged is None else rejudged
             if not tables and not claims:
                 continue
             paper = next((p for chapter, p in by_chapter.items() if path.stem.startswith(chapter)), None)
             out.append({"paper": paper.title if paper else None, "run": RUN_LABELS.get(path.stem, f"chapter ({scale})"),
                         "scale": scale, "provenance": res.get("provenance", {}), "tables": tables, "claims": claims,
                         "checks": set(res.get("check_only_tables", [])), "name": path.stem,
-                        "fallback": on_fallback_data(res),
+                        "fallback": on_fallback_data(res), "rejudged": rejudged is not None,
                         "predates_rules": predates_rules(c for c in claims if isinstance(c, Mapping))})
     return out
+
+
+#: chapters whose pages judge a recorded run's evidence again under the current rules (their ``claims_from_results``)
+REJUDGED = {"02_cross_diffusion": "barbeiro2020", "03_learned_diffusivities": "valdivia2024"}
+
+
+def current_claims(name: str, scale: str, result: Mapping) -> list[dict] | None:
+    """The claims of a recorded run (``medium`` or ``full``) of a chapter in :data:`REJUDGED`, judged again from its
+    stored evidence by the current rules, as the chapter's page does: the scoreboard then says what the page says
+    even when the rules changed after the run was recorded. None where the chapter does not re-judge, for ``ci`` runs
+    (a page's own run already stores the claims it showed), and where the record lacks the evidence (then its stored
+    claims stand)."""
+    import importlib
+
+    if scale == "ci" or name not in REJUDGED:
+        return None
+    analysis = importlib.import_module(f"pdedenoise.papers.{REJUDGED[name]}.analysis")
+    try:
+        return [c.to_dict() for c in analysis.claims_from_results(result)]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def on_fallback_data(result: Mapping) -> bool:

@@ -718,9 +718,16 @@ def chapter_claims(table1: pd.DataFrame, similarity: pd.DataFrame, stability: pd
             stability_claim(stability, scale, "Stability beyond ten steps", natural)]
 
 
-def claims_from_results(res: Mapping, natural: str) -> list[Claim]:
+def claims_from_results(res: Mapping, natural: str | None = None) -> list[Claim]:
     """:func:`chapter_claims` under the current rules from a recorded results payload (``table1``, ``similarity``,
-    ``stability``, ``q``, ``scale``); ``natural`` names the noisy-image input of the stability table."""
+    ``stability``, ``q``, ``scale``); ``natural`` names the noisy-image input of the stability table (by default its
+    one input that is not a checkerboard probe)."""
+    if natural is None:
+        inputs = dict.fromkeys(r["input"] for r in res["stability"] if not str(r["input"]).startswith("checkerboard"))
+        if len(inputs) != 1:
+            raise ValueError(f"the stability table has {len(inputs)} inputs besides the checkerboards; name the "
+                             "noisy-image one as natural=")
+        natural = next(iter(inputs))
     q = pd.DataFrame(res["q"]) if res.get("q") else None
     cncl = res.get("cncl") or {}
     return chapter_claims(pd.DataFrame(res["table1"]), pd.DataFrame(res["similarity"]), pd.DataFrame(res["stability"]),
