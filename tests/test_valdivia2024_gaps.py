@@ -53,7 +53,13 @@ def test_readme_comparison_marks_missing_rows():
 
 @pytest.mark.parametrize("gap, closed, expected", [
     (1.2, 1.0, "explains"), (1.2, 0.4, "partly explains"), (1.2, 0.05, "does not explain"),
-    (1.2, -0.3, "does not explain"), (-0.4, 0.0, "explains"), (-3.0, 1.0, "does not explain")])
+    (1.2, -0.3, "does not explain"), (-3.0, 1.0, "does not explain"),
+    # a gap already within the tolerance is not explained by leaving it where it was, or by moving it away
+    (-0.4, 0.0, "does not explain"), (-0.34, 0.01, "does not explain"), (0.37, -0.003, "does not explain"),
+    (-0.4, -0.3, "explains"), (0.6, 0.15, "partly explains"),
+    # overshooting the README by as much as the gap explains nothing; a smaller overshoot can
+    (-0.72, -6.40, "does not explain"), (-0.72, -1.44, "does not explain"), (1.0, 1.3, "explains"),
+    (1.0, 1.8, "partly explains"), (0.0, 0.2, "explains"), (0.0, 0.7, "does not explain")])
 def test_verdict_rule(gap, closed, expected):
     assert G.verdict_for(gap, closed) == expected
 

@@ -51,16 +51,22 @@ OLD_COMMIT = "8f358a2"
 
 def verdict_for(gap: float, closed: float, tol: float = P.TOLERANCES["psnr"][1]) -> str:
     """How much of a gap (README minus book, dB) an experiment's change ``closed`` (dB, same sign = towards the
-    README) explains: ``explains`` when what remains is within ``tol`` (0.5 dB, the chapter's "close"),
-    ``partly explains`` when it closes at least a quarter of the gap in the right direction, else ``does not
-    explain``."""
+    README) explains: ``explains`` when it closes at least half of the gap and what remains is within ``tol`` (0.5
+    dB, the chapter's "close"); ``partly explains`` when it closes at least a quarter and ends nearer the README than
+    the book started; else ``does not explain``. A change that goes the other way, closes less than a quarter, or
+    overshoots the README by as much as the gap itself explains nothing, however small the gap (a gap already within
+    ``tol`` is not explained by an experiment that leaves it where it was). Without a gap (0 exactly) the
+    experiment agrees with the README when its change stays within ``tol``: ``explains``."""
     if not math.isfinite(gap) or not math.isfinite(closed):
         raise ValueError(f"gap and closed must be finite, got {gap}, {closed}")
-    if abs(gap - closed) <= tol:
+    if gap == 0:
+        return "explains" if abs(closed) <= tol else "does not explain"
+    share, remaining = closed / gap, abs(gap - closed)
+    if share < 0.25 or remaining >= abs(gap):
+        return "does not explain"
+    if share >= 0.5 and remaining <= tol:
         return "explains"
-    if gap != 0 and closed / gap >= 0.25:
-        return "partly explains"
-    return "does not explain"
+    return "partly explains"
 
 
 def _mean_psnr(out: torch.Tensor, clean: torch.Tensor) -> float:
