@@ -383,7 +383,8 @@ def edge_table(fields: Mapping[str, torch.Tensor], noisy: torch.Tensor, edges: t
 RULES = {
     "A improves": Rule(
         "a win is a paired bootstrap interval of (learned - non-learned) PSNR above 0, Bonferroni-corrected over "
-        "all comparisons (95 % family-wise), against a baseline whose tuning is interior on its grid; holds if "
+        "all comparisons (95 % family-wise), against a baseline whose tuning is interior on its grid (a parameter "
+        "at a declared limit of its range, which no grid can pass, counts as interior); holds if "
         "every comparison (set, sigma, baseline) is a win, partly holds if some are, does not hold if none are",
         0.0, "dB",
         {"comparisons": 1}),
