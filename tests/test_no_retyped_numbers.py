@@ -17,15 +17,22 @@ MODULES = [f"pdedenoise.papers.{key}.published" for key in ("kharro2026", "barbe
 MODULES.append("pdedenoise.leaderboard.published")
 
 
-def _values(obj, depth=0):
-    if isinstance(obj, Published):
-        yield obj.value
+def _published(obj):
+    return [obj.value] if isinstance(obj, Published) else None
+
+
+def numbers_held(obj, leaf=_published, depth=0):
+    """Every number ``obj`` holds, three containers deep: what ``leaf`` returns for an object it knows (None for one
+    it does not), the numbers in dicts, lists and tuples, and plain numbers."""
+    known = leaf(obj)
+    if known is not None:
+        yield from known
     elif isinstance(obj, dict) and depth < 3:
         for v in obj.values():
-            yield from _values(v, depth + 1)
+            yield from numbers_held(v, leaf, depth + 1)
     elif isinstance(obj, (list, tuple)) and depth < 3:
         for v in obj:
-            yield from _values(v, depth + 1)
+            yield from numbers_held(v, leaf, depth + 1)
     elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
         yield obj
 
@@ -37,7 +44,7 @@ def published_numbers() -> set[float]:
         module = importlib.import_module(name)
         for attr, value in vars(module).items():
             if not attr.startswith("__"):
-                out.update(float(v) for v in _values(value))
+                out.update(float(v) for v in numbers_held(value))
     return out
 
 

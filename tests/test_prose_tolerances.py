@@ -18,6 +18,7 @@ import pytest
 
 from pdedenoise.checkout import repo_root
 from pdedenoise.records import Rule
+from test_no_retyped_numbers import numbers_held
 
 CHAPTERS = {"01": "pdedenoise.papers.kharro2026", "02": "pdedenoise.papers.barbeiro2020",
             "03": "pdedenoise.papers.valdivia2024", "04": "pdedenoise.papers.arridge2020",
@@ -42,19 +43,11 @@ def _numbers_in(text: str) -> set[float]:
     return out
 
 
-def _values(obj, depth: int = 0):
-    if isinstance(obj, Rule):
-        if obj.tolerance is not None:
-            yield float(obj.tolerance)
-        yield from _numbers_in(obj.rule)
-    elif isinstance(obj, dict) and depth < 3:
-        for v in obj.values():
-            yield from _values(v, depth + 1)
-    elif isinstance(obj, (list, tuple)) and depth < 3:
-        for v in obj:
-            yield from _values(v, depth + 1)
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        yield float(obj)
+def _rule_numbers(obj):
+    """A rule's tolerance and every number its text states; None for anything else."""
+    if not isinstance(obj, Rule):
+        return None
+    return ([float(obj.tolerance)] if obj.tolerance is not None else []) + sorted(_numbers_in(obj.rule))
 
 
 def stored_thresholds(package: str) -> set[float]:
@@ -67,7 +60,7 @@ def stored_thresholds(package: str) -> set[float]:
             continue
         for name, value in vars(mod).items():
             if name.isupper() and any(key in name for key in ("TOL", "RULE", "THRESHOLD")):
-                out.update(_values(value))
+                out.update(float(v) for v in numbers_held(value, _rule_numbers))
     return out
 
 
